@@ -1,0 +1,16 @@
+//! Beehive's runtime: everything generated adapters and hand-written logic share at run time.
+//!
+//! The core (errors, call context, the [`rpc::Handle`] contract) is small and stable; serving
+//! (config, server, auth, discovery, clients) and backends (database, cache, bus, search, mail,
+//! storage) build on it.
+
+pub mod client;
+pub mod context;
+pub mod error;
+pub mod observe;
+pub mod rpc;
+pub mod trace;
+
+pub use context::{CallContext, Caller};
+pub use error::{ServiceError, ServiceResult};
+pub use rpc::{Access, Handle, Rpc, Validate};

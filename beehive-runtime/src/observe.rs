@@ -1,0 +1,104 @@
+//! Per-call logs and metrics shared by the server and client sides.
+
+use std::time::Duration;
+
+use crate::context::CallContext;
+use crate::error::ServiceError;
+
+/// Counter of finished server calls, labelled by `method` and `code`.
+pub const SERVER_REQUESTS_TOTAL: &str = "rpc_server_requests_total";
+/// Histogram of server call durations in milliseconds, labelled by `method` and `code`.
+pub const SERVER_DURATION_MS: &str = "rpc_server_request_duration_ms";
+/// Counter of finished client calls, labelled by `method` and `code`.
+pub const CLIENT_REQUESTS_TOTAL: &str = "rpc_client_requests_total";
+/// Histogram of client call durations in milliseconds, labelled by `method` and `code`.
+pub const CLIENT_DURATION_MS: &str = "rpc_client_request_duration_ms";
+
+/// Calls slower than this are logged at WARN; replaced at start from `log.slow_call_ms`.
+static SLOW_CALL_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(500);
+
+/// Sets the slow-call threshold.
+pub fn set_slow_call_threshold(threshold: Duration) {
+    let ms = u64::try_from(threshold.as_millis()).unwrap_or(u64::MAX);
+    SLOW_CALL_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn slow_call_threshold_ms() -> u64 {
+    SLOW_CALL_MS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Records one finished server call: a log line with trace id, method, code and duration, and
+/// the two server metrics.
+pub fn record_server_call(
+    method: &'static str,
+    ctx: &CallContext,
+    code: tonic::Code,
+    elapsed: Duration,
+    error: Option<&ServiceError>,
+) {
+    let duration_ms = elapsed.as_secs_f64() * 1000.0;
+    let code_label = code_name(code);
+    metrics::counter!(SERVER_REQUESTS_TOTAL, "method" => method, "code" => code_label).increment(1);
+    metrics::histogram!(SERVER_DURATION_MS, "method" => method, "code" => code_label)
+        .record(duration_ms);
+
+    let trace_id = ctx.trace_id.as_str();
+    if duration_ms >= slow_call_threshold_ms() as f64 {
+        tracing::warn!(
+            trace_id,
+            method,
+            code = code_label,
+            duration_ms,
+            "slow call"
+        );
+    }
+    match error {
+        Some(ServiceError::Internal(source)) => {
+            tracing::error!(trace_id, method, code = code_label, duration_ms, error = %source, "call failed");
+        }
+        Some(err) => {
+            tracing::info!(trace_id, method, code = code_label, duration_ms, error = %err, "call refused");
+        }
+        None => tracing::debug!(
+            trace_id,
+            method,
+            code = code_label,
+            duration_ms,
+            "call finished"
+        ),
+    }
+}
+
+/// Records one finished client call with the client metrics.
+pub fn record_client_call(method: &str, code: tonic::Code, elapsed: Duration) {
+    let code_label = code_name(code);
+    let method = method.to_owned();
+    metrics::counter!(CLIENT_REQUESTS_TOTAL, "method" => method.clone(), "code" => code_label)
+        .increment(1);
+    metrics::histogram!(CLIENT_DURATION_MS, "method" => method, "code" => code_label)
+        .record(elapsed.as_secs_f64() * 1000.0);
+}
+
+/// The canonical upper-case name of a gRPC code, as used in metric labels.
+pub fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "OK",
+        Cancelled => "CANCELLED",
+        Unknown => "UNKNOWN",
+        InvalidArgument => "INVALID_ARGUMENT",
+        DeadlineExceeded => "DEADLINE_EXCEEDED",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        PermissionDenied => "PERMISSION_DENIED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Aborted => "ABORTED",
+        OutOfRange => "OUT_OF_RANGE",
+        Unimplemented => "UNIMPLEMENTED",
+        Internal => "INTERNAL",
+        Unavailable => "UNAVAILABLE",
+        DataLoss => "DATA_LOSS",
+        Unauthenticated => "UNAUTHENTICATED",
+    }
+}
