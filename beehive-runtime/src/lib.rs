@@ -9,6 +9,7 @@ pub mod context;
 pub mod error;
 pub mod observe;
 pub mod rpc;
+pub mod testing;
 pub mod trace;
 
 pub use context::{CallContext, Caller};
