@@ -15,3 +15,5 @@ pub mod trace;
 pub use context::{CallContext, Caller};
 pub use error::{ServiceError, ServiceResult};
 pub use rpc::{Access, Handle, Rpc, Validate};
+pub mod auth;
+pub mod config;
