@@ -15,5 +15,7 @@ pub mod trace;
 pub use context::{CallContext, Caller};
 pub use error::{ServiceError, ServiceResult};
 pub use rpc::{Access, Handle, Rpc, Validate};
+pub mod mail;
+pub mod storage;
 pub mod auth;
 pub mod config;
