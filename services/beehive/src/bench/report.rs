@@ -1,0 +1,173 @@
+//! The bench report: one row per measured scenario, as a text table or JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::harness::LoadResult;
+use crate::rss::Rss;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportRow {
+    pub scenario: String,
+    pub calls: u64,
+    pub seconds: f64,
+    pub calls_per_second: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub errors: BTreeMap<String, u64>,
+    /// This row's calls/s divided by the baseline's, measured in the same run.
+    pub ratio_calls_per_second: Option<f64>,
+    /// This row's p99 divided by the baseline's.
+    pub ratio_p99: Option<f64>,
+    /// Resident memory of the server process right after the measured period.
+    pub server_rss: Option<Rss>,
+}
+
+impl ReportRow {
+    pub fn new(scenario: &str, result: &LoadResult, server_rss: Option<Rss>) -> Self {
+        let millis = |quantile: f64| result.stats.quantile(quantile).as_secs_f64() * 1e3;
+        Self {
+            scenario: scenario.to_owned(),
+            calls: result.stats.ok_count(),
+            seconds: result.elapsed.as_secs_f64(),
+            calls_per_second: result.calls_per_second(),
+            p50_ms: millis(0.50),
+            p90_ms: millis(0.90),
+            p99_ms: millis(0.99),
+            p999_ms: millis(0.999),
+            errors: result.stats.errors().clone(),
+            ratio_calls_per_second: None,
+            ratio_p99: None,
+            server_rss,
+        }
+    }
+
+    /// Fills in the ratios against `baseline`.
+    pub fn compare_to(&mut self, baseline: &ReportRow) {
+        if baseline.calls_per_second > 0.0 {
+            self.ratio_calls_per_second = Some(self.calls_per_second / baseline.calls_per_second);
+        }
+        if baseline.p99_ms > 0.0 {
+            self.ratio_p99 = Some(self.p99_ms / baseline.p99_ms);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub cores: usize,
+    pub concurrency: usize,
+    pub connections: usize,
+    pub target: String,
+    pub rows: Vec<ReportRow>,
+}
+
+impl BenchReport {
+    /// Renders the rows as an aligned text table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} cores, {} concurrent clients over {} connections, target {}",
+            self.cores, self.concurrency, self.connections, self.target
+        );
+        let _ = writeln!(
+            out,
+            "{:<10} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  errors",
+            "scenario",
+            "calls",
+            "calls/s",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "× calls",
+            "× p99",
+            "RSS MiB",
+            "peak MiB"
+        );
+        for row in &self.rows {
+            let ratio = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.2}"));
+            let rss = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.1}"));
+            let errors = if row.errors.is_empty() {
+                "none".to_owned()
+            } else {
+                row.errors
+                    .iter()
+                    .map(|(code, count)| format!("{code}={count}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            let _ = writeln!(
+                out,
+                "{:<10} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>8} {:>9} {:>9}  {}",
+                row.scenario,
+                row.calls,
+                row.calls_per_second,
+                row.p50_ms,
+                row.p90_ms,
+                row.p99_ms,
+                row.p999_ms,
+                ratio(row.ratio_calls_per_second),
+                ratio(row.ratio_p99),
+                rss(row.server_rss.map(|r| r.current_mib())),
+                rss(row.server_rss.map(|r| r.peak_mib())),
+                errors
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::stats::CallStats;
+
+    fn result(calls: u64, millis: u64) -> LoadResult {
+        let mut stats = CallStats::new();
+        for _ in 0..calls {
+            stats.record_ok(Duration::from_millis(millis));
+        }
+        LoadResult {
+            stats,
+            elapsed: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn ratios_against_baseline() {
+        let baseline = ReportRow::new("echo", &result(1_000, 2), None);
+        let mut row = ReportRow::new("get-user", &result(900, 3), None);
+        row.compare_to(&baseline);
+        let calls_ratio = row.ratio_calls_per_second.unwrap();
+        let p99_ratio = row.ratio_p99.unwrap();
+        assert!(
+            (calls_ratio - 0.9).abs() < 1e-9,
+            "calls ratio {calls_ratio}"
+        );
+        assert!((p99_ratio - 1.5).abs() < 0.01, "p99 ratio {p99_ratio}");
+    }
+
+    #[test]
+    fn table_lists_errors() {
+        let mut failing = result(10, 1);
+        failing.stats.record_error(tonic::Code::Unavailable);
+        let report = BenchReport {
+            cores: 2,
+            concurrency: 4,
+            connections: 1,
+            target: "in-process".to_owned(),
+            rows: vec![ReportRow::new("echo", &failing, None)],
+        };
+        let table = report.table();
+        assert!(table.contains("UNAVAILABLE=1"), "{table}");
+        assert!(table.lines().count() == 3, "{table}");
+    }
+}

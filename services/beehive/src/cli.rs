@@ -1,0 +1,232 @@
+//! Command-line interface of the `beehive` binary.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "beehive", version, about = "Beehive instant-messaging backend")]
+pub struct Cli {
+    /// Configuration file; without it `etc/beehive.yaml` is read when present. `BEEHIVE_`
+    /// environment variables override both (`BEEHIVE_DATABASE__URL` sets `database.url`).
+    #[arg(long, global = true, env = "BEEHIVE_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs all six services in one process (ports 8001-8006 by default).
+    Up(UpArgs),
+    /// Runs one service, registered in etcd, finding its peers there.
+    Serve(ServeArgs),
+    /// Drives a chitchat corpus through the public RPCs.
+    Replay(ReplayArgs),
+    /// Measures a scenario under closed-loop load against a bare tonic baseline.
+    Bench(BenchArgs),
+    /// Applies every pending database migration and exits.
+    Migrate,
+    /// Prints a token on standard output, alone on its line.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Folder of the embedded backends (overrides `data_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ServiceName {
+    User,
+    Friend,
+    Message,
+    Chat,
+    File,
+    Search,
+}
+
+impl ServiceName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Friend => "friend",
+            Self::Message => "message",
+            Self::Chat => "chat",
+            Self::File => "file",
+            Self::Search => "search",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    pub service: ServiceName,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The corpus: chitchat's `dataset.json`.
+    pub dataset: PathBuf,
+
+    /// Replays only the first N conversations of the file.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Replays against a running deployment at this host (services on ports 8001-8006, or
+    /// the configured listen ports) instead of starting one in this process.
+    #[arg(long, value_name = "HOST")]
+    pub target: Option<String>,
+
+    /// Mail outbox folder to read verification codes from; defaults to `<data_dir>/outbox`.
+    #[arg(long, value_name = "DIR")]
+    pub outbox: Option<PathBuf>,
+
+    /// Folder of the in-process deployment's embedded backends (overrides `data_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Bare tonic Health/Check with no Beehive layers: the baseline.
+    Echo,
+    /// GetUserInfo of a user whose row is cached.
+    GetUser,
+    /// Login with a correct password (one bcrypt verification per call).
+    Login,
+    /// SendMessage in 1:1 chats, one chat per client.
+    Send,
+    /// GetMessages, newest page of a chat with history.
+    History,
+    /// SearchMessages over indexed chat messages.
+    Search,
+    /// Multipart upload: init, parts, complete.
+    Upload,
+}
+
+impl Scenario {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Echo => "echo",
+            Self::GetUser => "get-user",
+            Self::Login => "login",
+            Self::Send => "send",
+            Self::History => "history",
+            Self::Search => "search",
+            Self::Upload => "upload",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    pub scenario: Scenario,
+
+    /// Benchmarks a running deployment at this host instead of one started in this process.
+    #[arg(long, value_name = "HOST")]
+    pub target: Option<String>,
+
+    /// Measured period, e.g. `10s` or `500ms`; ignored when `--calls` is given.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "TIME")]
+    pub duration: Duration,
+
+    /// Stops after this many calls instead of after `--duration`.
+    #[arg(long, value_name = "N")]
+    pub calls: Option<u64>,
+
+    /// Load applied before measuring.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "TIME")]
+    pub warmup: Duration,
+
+    /// Concurrent clients, each with one call in flight.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub concurrency: usize,
+
+    /// HTTP/2 connections the clients share.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub connections: usize,
+
+    /// Process id of the server for the RSS column when `--target` is used.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+
+    /// Also writes the report as JSON to this file (`-` for standard output).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+
+    /// Folder of the in-process deployment's embedded backends; a temporary folder by default.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Issues a service token (`role: service`), as the services use among themselves.
+    #[arg(long, required = true)]
+    pub service: bool,
+}
+
+/// Parses `250ms`, `10s`, `2m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(split) => text.split_at(split),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration `{text}`: expected e.g. 500ms, 10s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1e3,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("invalid duration unit in `{text}`: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|err| format!("invalid duration `{text}`: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn token_requires_service_flag() {
+        assert!(Cli::try_parse_from(["beehive", "token"]).is_err());
+        assert!(Cli::try_parse_from(["beehive", "token", "--service"]).is_ok());
+    }
+
+    #[test]
+    fn bench_scenario_names() {
+        let cli = Cli::try_parse_from(["beehive", "bench", "get-user", "--calls", "10"]).unwrap();
+        let Command::Bench(args) = cli.command else {
+            panic!("expected bench");
+        };
+        assert_eq!(args.scenario, Scenario::GetUser);
+        assert_eq!(args.calls, Some(10));
+    }
+}

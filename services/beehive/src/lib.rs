@@ -1,0 +1,8 @@
+//! The `beehive` binary's commands, as a library so end-to-end tests can run them in-process.
+
+pub mod bench;
+pub mod cli;
+pub mod corpus;
+pub mod replay;
+pub mod rss;
+pub mod stats;
