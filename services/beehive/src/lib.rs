@@ -2,7 +2,9 @@
 
 pub mod bench;
 pub mod cli;
+pub mod config;
 pub mod corpus;
 pub mod replay;
 pub mod rss;
 pub mod stats;
+pub mod token;

@@ -6,13 +6,14 @@ use beehive::cli::{Cli, Command};
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
+    let config = beehive::config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Bench(args) => beehive::bench::run(args).await,
-        Command::Up(_)
-        | Command::Serve(_)
-        | Command::Replay(_)
-        | Command::Migrate
-        | Command::Token(_) => {
+        Command::Token(_) => {
+            println!("{}", beehive::token::service_token(&config)?);
+            Ok(())
+        }
+        Command::Up(_) | Command::Serve(_) | Command::Replay(_) | Command::Migrate => {
             anyhow::bail!(
                 "this command needs the six services, which this build does not serve yet"
             )
