@@ -209,6 +209,7 @@ macro_rules! conformance_tests {
                     let Some(url) = backend_url(AMQP_URL_VAR) else {
                         return;
                     };
+                    let _lock = bus_support::BrokerLock::shared();
                     let bus = TestBus::rabbit(&url);
                     super::$case(&bus).await;
                     bus.clean_up().await;

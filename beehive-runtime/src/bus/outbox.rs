@@ -23,7 +23,7 @@ use super::{Bus, BusError, Event, MAX_TOPIC_LEN};
 /// Longest accepted table name.
 const MAX_TABLE_NAME_LEN: usize = 63;
 /// Longest pause between relay attempts while publishing keeps failing.
-const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(30);
+const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(10);
 
 const COL_ID: &str = "id";
 const COL_EVENT_ID: &str = "event_id";
@@ -383,7 +383,7 @@ impl OutboxRelay {
 
     /// Runs the relay in a task until the handle is stopped: it drains the table, then waits
     /// for a wake-up or the poll interval. Failures are logged and retried with a growing
-    /// pause, capped at 30 s.
+    /// pause, capped at 10 s.
     pub fn spawn(self) -> RelayHandle {
         let cancel = CancellationToken::new();
         let token = cancel.clone();

@@ -3,16 +3,20 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use beehive_runtime::bus::{
-    Bus, BusError, DeadLetter, Event, EventHandler, HandlerError, InProcessBus, RabbitBus,
-    RabbitConfig, RetryPolicy, Subscription, SubscriptionHandle,
+    Bus, BusError, DeadLetter, Event, EventHandler, HandlerError, InProcessBus, Outbox,
+    OutboxRelay, RabbitBus, RabbitConfig, RelayConfig, RetryPolicy, Subscription,
+    SubscriptionHandle,
 };
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
+use sea_orm::sea_query::{Alias, Table};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, TransactionTrait};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -191,4 +195,140 @@ pub fn ids(events: &[Event]) -> Vec<Uuid> {
 pub fn sorted(mut ids: Vec<Uuid>) -> Vec<Uuid> {
     ids.sort();
     ids
+}
+
+/// A database with a uniquely named outbox table, dropped at the end.
+pub struct TestDb {
+    pub db: DatabaseConnection,
+    pub outbox: Outbox,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("outbox.db").display()
+        );
+        Self::open(&url, Some(dir)).await
+    }
+
+    pub async fn open(url: &str, dir: Option<tempfile::TempDir>) -> Self {
+        let db = Database::connect(url).await.unwrap();
+        let table = format!(
+            "outbox_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let outbox = Outbox::new(&table).unwrap();
+        db.execute(&outbox.create_table_statement()).await.unwrap();
+        db.execute(&outbox.created_at_index_statement())
+            .await
+            .unwrap();
+        Self {
+            db,
+            outbox,
+            _dir: dir,
+        }
+    }
+
+    pub async fn drop_table(&self) {
+        let statement = Table::drop()
+            .table(Alias::new(self.outbox.table()))
+            .if_exists()
+            .to_owned();
+        self.db.execute(&statement).await.unwrap();
+    }
+
+    pub async fn row_count(&self) -> usize {
+        self.outbox.fetch(&self.db, 1_000_000).await.unwrap().len()
+    }
+
+    /// Writes `events` in one committed transaction, as a service would.
+    pub async fn write(&self, events: &[Event]) {
+        let txn = self.db.begin().await.unwrap();
+        for event in events {
+            self.outbox.insert(&txn, event).await.unwrap();
+        }
+        txn.commit().await.unwrap();
+        self.outbox.wake_relay();
+    }
+
+    pub fn relay(&self, bus: Arc<dyn Bus>, config: RelayConfig) -> OutboxRelay {
+        OutboxRelay::new(self.db.clone(), self.outbox.clone(), bus, config)
+    }
+}
+
+/// Publishes through the inner bus, then hangs as if the process died before the delete.
+pub struct CrashAfterPublish {
+    inner: Arc<dyn Bus>,
+    pub published: Notify,
+    pub calls: AtomicUsize,
+}
+
+impl CrashAfterPublish {
+    pub fn new(inner: Arc<dyn Bus>) -> Self {
+        Self {
+            inner,
+            published: Notify::new(),
+            calls: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for CrashAfterPublish {
+    async fn publish(&self, events: &[Event]) -> Result<(), BusError> {
+        self.inner.publish(events).await?;
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.published.notify_one();
+        std::future::pending().await
+    }
+
+    async fn subscribe(
+        &self,
+        subscription: Subscription,
+        handler: Arc<dyn EventHandler>,
+    ) -> Result<SubscriptionHandle, BusError> {
+        self.inner.subscribe(subscription, handler).await
+    }
+
+    async fn take_dead_letters(
+        &self,
+        group: &str,
+        max: usize,
+    ) -> Result<Vec<DeadLetter>, BusError> {
+        self.inner.take_dead_letters(group, max).await
+    }
+}
+
+/// File that serializes the tests that stop RabbitMQ against every other RabbitMQ test.
+const BROKER_LOCK_PATH: &str = "/tmp/beehive-test-rabbitmq.lock";
+
+/// Holds the broker lock: shared for ordinary tests, exclusive for a test that stops the broker.
+pub struct BrokerLock {
+    _file: std::fs::File,
+}
+
+impl BrokerLock {
+    pub fn shared() -> Self {
+        let file = Self::open();
+        file.lock_shared().unwrap();
+        Self { _file: file }
+    }
+
+    pub fn exclusive() -> Self {
+        let file = Self::open();
+        file.lock().unwrap();
+        Self { _file: file }
+    }
+
+    fn open() -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(BROKER_LOCK_PATH)
+            .unwrap()
+    }
 }
