@@ -95,3 +95,124 @@ fn continue_trace<T>(request: &mut tonic::Request<T>, ctx: &CallContext) {
     }
     request.set_timeout(ctx.remaining());
 }
+
+impl ServiceChannel {
+    /// A channel that balances calls to `service` over the endpoints `watch` reports, with the
+    /// adaptive breaker, the per-call deadline and the client metrics.
+    pub fn balanced(
+        service: &str,
+        watch: crate::discovery::EndpointWatch,
+        policy: crate::config::BalancerKind,
+        breaker: crate::breaker::BreakerConfig,
+    ) -> Self {
+        Self::new(crate::balance::Balanced::new(
+            service, watch, policy, breaker,
+        ))
+    }
+}
+
+/// Service tokens are issued again once less than this share of their lifetime is left.
+const SERVICE_TOKEN_RENEW_FRACTION: u32 = 2;
+
+/// Hands out one balanced [`ServiceChannel`] per service and the service token for internal
+/// calls.
+///
+/// ```ignore
+/// let factory = ClientFactory::new(config.clone(), discovery.clone())?;
+/// let mut users = UserServiceClient::new(factory.channel("user"));
+/// let token = factory.service_token()?;
+/// users.get_user_info(outgoing_as_service(&ctx, request, &token)).await?;
+/// ```
+pub struct ClientFactory {
+    config: std::sync::Arc<crate::config::Config>,
+    discovery: std::sync::Arc<dyn crate::discovery::Discovery>,
+    authenticator: std::sync::Arc<crate::auth::Authenticator>,
+    breaker: crate::breaker::BreakerConfig,
+    channels: std::sync::Mutex<std::collections::HashMap<String, ServiceChannel>>,
+    service_token: std::sync::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+impl std::fmt::Debug for ClientFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientFactory")
+            .field("discovery", &self.discovery)
+            .field("breaker", &self.breaker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientFactory {
+    /// Builds a factory whose channels find instances through `discovery` and sign service
+    /// tokens with `auth.jwt_secret`.
+    pub fn new(
+        config: std::sync::Arc<crate::config::Config>,
+        discovery: std::sync::Arc<dyn crate::discovery::Discovery>,
+    ) -> Result<Self, crate::auth::AuthError> {
+        let authenticator = crate::auth::Authenticator::from_config(&config.auth)?;
+        Ok(Self {
+            config,
+            discovery,
+            authenticator: std::sync::Arc::new(authenticator),
+            breaker: crate::breaker::BreakerConfig::default(),
+            channels: std::sync::Mutex::new(std::collections::HashMap::new()),
+            service_token: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Uses these breaker settings for channels created from now on.
+    pub fn with_breaker(mut self, breaker: crate::breaker::BreakerConfig) -> Self {
+        self.breaker = breaker;
+        self
+    }
+
+    /// The authenticator built from `auth.*`, shared with servers of the same process.
+    pub fn authenticator(&self) -> &std::sync::Arc<crate::auth::Authenticator> {
+        &self.authenticator
+    }
+
+    /// The discovery the channels use.
+    pub fn discovery(&self) -> &std::sync::Arc<dyn crate::discovery::Discovery> {
+        &self.discovery
+    }
+
+    /// The channel to `service`, created on first use with `services.<service>.balancer`
+    /// (power of two choices for services the configuration does not name). Must be called
+    /// inside a Tokio runtime.
+    pub fn channel(&self, service: &str) -> ServiceChannel {
+        let mut channels = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(channel) = channels.get(service) {
+            return channel.clone();
+        }
+        let policy = self
+            .config
+            .service(service)
+            .map_or(crate::config::BalancerKind::P2c, |settings| {
+                settings.balancer
+            });
+        let channel =
+            ServiceChannel::balanced(service, self.discovery.watch(service), policy, self.breaker);
+        channels.insert(service.to_owned(), channel.clone());
+        channel
+    }
+
+    /// A service token (`role: service`) for calls between services, issued again before it
+    /// expires.
+    pub fn service_token(&self) -> Result<String, crate::auth::AuthError> {
+        let mut cached = self
+            .service_token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let renew_after = self.authenticator.ttl() / SERVICE_TOKEN_RENEW_FRACTION;
+        if let Some((token, issued)) = cached.as_ref()
+            && issued.elapsed() < renew_after
+        {
+            return Ok(token.clone());
+        }
+        let token = self.authenticator.issue_service_token()?;
+        *cached = Some((token.clone(), std::time::Instant::now()));
+        Ok(token)
+    }
+}

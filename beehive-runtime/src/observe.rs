@@ -102,3 +102,13 @@ pub fn code_name(code: tonic::Code) -> &'static str {
         Unauthenticated => "UNAUTHENTICATED",
     }
 }
+
+/// Counts a call that a serving layer rejected before the RPC's adapter ran (bad token, load
+/// shedding), under the same server metrics as finished calls.
+pub fn count_server_rejection(method: &str, code: tonic::Code) {
+    let code_label = code_name(code);
+    let method = method.to_owned();
+    metrics::counter!(SERVER_REQUESTS_TOTAL, "method" => method.clone(), "code" => code_label)
+        .increment(1);
+    metrics::histogram!(SERVER_DURATION_MS, "method" => method, "code" => code_label).record(0.0);
+}

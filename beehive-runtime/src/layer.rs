@@ -1,0 +1,233 @@
+//! Server-side per-call layer: builds the [`CallContext`] every adapter reads.
+//!
+//! From the request headers it takes the caller (`authorization: Bearer <jwt>` in `token` mode),
+//! the deadline (`grpc-timeout`, else the configured default), the trace id (`traceparent`, else a
+//! new one) and the peer address, and inserts the context into the request extensions, where
+//! [`crate::rpc::call_context`] finds it. A token that is present but invalid ends the call with
+//! UNAUTHENTICATED before any logic runs; a missing token gives [`Caller::Anonymous`], and the
+//! adapter then applies the RPC's access rule.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::future::Either;
+use tracing::Instrument;
+
+use crate::auth::Authenticator;
+use crate::config::{AuthMode, Config};
+use crate::context::{CallContext, Caller};
+
+/// Metadata key of the bearer token.
+pub const AUTHORIZATION: &str = "authorization";
+/// Metadata key of the caller's time budget, in the gRPC `grpc-timeout` format.
+pub const GRPC_TIMEOUT: &str = "grpc-timeout";
+/// Metadata key of the W3C trace context.
+pub const TRACEPARENT: &str = "traceparent";
+
+/// How the layer establishes callers.
+#[derive(Debug, Clone)]
+pub enum CallerCheck {
+    /// Verify bearer tokens with this authenticator.
+    Token(Arc<Authenticator>),
+    /// Trust every caller (`auth.mode: trust`).
+    Trust,
+}
+
+/// Builds the call context of every call; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct ContextLayer {
+    check: CallerCheck,
+    default_deadline: Duration,
+}
+
+impl ContextLayer {
+    pub fn new(check: CallerCheck, default_deadline: Duration) -> Self {
+        Self {
+            check,
+            default_deadline,
+        }
+    }
+
+    /// Builds the layer from `auth.mode` and `server.default_deadline_ms`.
+    pub fn from_config(config: &Config, authenticator: Arc<Authenticator>) -> Self {
+        let check = match config.auth.mode {
+            AuthMode::Token => CallerCheck::Token(authenticator),
+            AuthMode::Trust => CallerCheck::Trust,
+        };
+        Self::new(check, config.default_deadline())
+    }
+}
+
+impl<S> tower::Layer<S> for ContextLayer {
+    type Service = ContextService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ContextService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service made by [`ContextLayer`].
+#[derive(Debug, Clone)]
+pub struct ContextService<S> {
+    inner: S,
+    layer: ContextLayer,
+}
+
+type Rejected<T, E> = futures::future::Ready<Result<T, E>>;
+
+impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for ContextService<S>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    ResBody: Default,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future =
+        Either<Rejected<S::Response, S::Error>, tracing::instrument::Instrumented<S::Future>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        let headers = request.headers();
+        let trace_id = header_str(headers, TRACEPARENT)
+            .and_then(crate::trace::parse_traceparent)
+            .unwrap_or_else(crate::trace::new_trace_id);
+        let timeout = header_str(headers, GRPC_TIMEOUT)
+            .and_then(parse_grpc_timeout)
+            .unwrap_or(self.layer.default_deadline);
+        let remote_addr = request
+            .extensions()
+            .get::<tonic::transport::server::TcpConnectInfo>()
+            .and_then(|info| info.remote_addr());
+
+        let token = match bearer_token(headers) {
+            Ok(token) => token,
+            Err(reason) => {
+                let response = reject(request.uri().path(), &trace_id, reason);
+                return Either::Left(futures::future::ready(Ok(response)));
+            }
+        };
+        let caller = match (&self.layer.check, &token) {
+            (CallerCheck::Trust, _) => Caller::Trusted,
+            (CallerCheck::Token(_), None) => Caller::Anonymous,
+            (CallerCheck::Token(auth), Some(token)) => match auth.verify(token) {
+                Ok(caller) => caller,
+                Err(err) => {
+                    let response = reject(request.uri().path(), &trace_id, err.to_string());
+                    return Either::Left(futures::future::ready(Ok(response)));
+                }
+            },
+        };
+
+        let span = tracing::info_span!("rpc", trace_id = %trace_id, method = request.uri().path());
+        let ctx = CallContext {
+            caller,
+            deadline: Instant::now() + timeout,
+            trace_id,
+            token,
+            remote_addr,
+        };
+        request.extensions_mut().insert(ctx);
+        Either::Right(self.inner.call(request).instrument(span))
+    }
+}
+
+/// Ends a call with UNAUTHENTICATED before it reaches the service, with one log line.
+fn reject<T: Default>(method: &str, trace_id: &str, reason: String) -> http::Response<T> {
+    let code = tonic::Code::Unauthenticated;
+    tracing::info!(trace_id, method, code = crate::observe::code_name(code), error = %reason, "call rejected");
+    crate::observe::count_server_rejection(method, code);
+    tonic::Status::unauthenticated(reason).into_http()
+}
+
+fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Reads the bearer token: `Ok(None)` when there is no `authorization` header, an error when the
+/// header is present but not of the form `Bearer <token>`.
+fn bearer_token(headers: &http::HeaderMap) -> Result<Option<String>, String> {
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || "invalid authorization header: expected `Bearer <token>`".to_owned();
+    let value = value.to_str().map_err(|_| malformed())?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(malformed());
+    }
+    Ok(Some(token.to_owned()))
+}
+
+/// Parses a `grpc-timeout` value: up to 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
+pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    const MAX_DIGITS: usize = 8;
+
+    let unit = value.chars().last()?;
+    let digits = &value[..value.len() - unit.len_utf8()];
+    if digits.is_empty() || digits.len() > MAX_DIGITS || !digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let amount: u64 = digits.parse().ok()?;
+    match unit {
+        'H' => Some(Duration::from_secs(amount * 3600)),
+        'M' => Some(Duration::from_secs(amount * 60)),
+        'S' => Some(Duration::from_secs(amount)),
+        'm' => Some(Duration::from_millis(amount)),
+        'u' => Some(Duration::from_micros(amount)),
+        'n' => Some(Duration::from_nanos(amount)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_units() {
+        assert_eq!(
+            parse_grpc_timeout("1500m"),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("250u"), Some(Duration::from_micros(250)));
+        assert_eq!(parse_grpc_timeout("99n"), Some(Duration::from_nanos(99)));
+    }
+
+    #[test]
+    fn grpc_timeout_malformed() {
+        assert_eq!(parse_grpc_timeout(""), None);
+        assert_eq!(parse_grpc_timeout("m"), None);
+        assert_eq!(parse_grpc_timeout("123456789m"), None);
+        assert_eq!(parse_grpc_timeout("12x"), None);
+        assert_eq!(parse_grpc_timeout("-1S"), None);
+    }
+
+    #[test]
+    fn bearer_token_forms() {
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(bearer_token(&headers), Ok(None));
+        headers.insert(AUTHORIZATION, http::HeaderValue::from_static("Bearer abc"));
+        assert_eq!(bearer_token(&headers), Ok(Some("abc".to_owned())));
+        headers.insert(
+            AUTHORIZATION,
+            http::HeaderValue::from_static("bearer  abc "),
+        );
+        assert_eq!(bearer_token(&headers), Ok(Some("abc".to_owned())));
+        headers.insert(AUTHORIZATION, http::HeaderValue::from_static("Basic abc"));
+        assert!(bearer_token(&headers).is_err());
+        headers.insert(AUTHORIZATION, http::HeaderValue::from_static("Bearer"));
+        assert!(bearer_token(&headers).is_err());
+    }
+}
