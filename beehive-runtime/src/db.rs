@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 use sea_orm_migration::MigratorTrait;
 
 /// How long a SQLite connection waits for another writer before failing with "database is locked".
@@ -196,6 +196,92 @@ pub async fn connect(url: &str, pool: &PoolOptions) -> Result<Database, DbError>
     Ok(Database { connection, name })
 }
 
+/// Creates database `name` on the server of `server_url` (PostgreSQL or MySQL) and returns the
+/// URL of the new database. MySQL databases default to utf8mb4 with byte-wise comparison.
+///
+/// `name` must be lowercase ASCII letters, digits and `_`, because it is spliced into SQL.
+pub async fn create_database(server_url: &str, name: &str) -> Result<String, DbError> {
+    let (server, statement) = server_statement(server_url, name, "CREATE").await?;
+    server
+        .connection
+        .execute_unprepared(&statement)
+        .await
+        .map_err(|source| DbError::Connect {
+            name: name.to_owned(),
+            source,
+        })?;
+    server.connection.close().await.ok();
+    Ok(replace_database(server_url, name))
+}
+
+/// Drops database `name` on the server of `server_url`, if it exists.
+pub async fn drop_database(server_url: &str, name: &str) -> Result<(), DbError> {
+    let (server, statement) = server_statement(server_url, name, "DROP").await?;
+    let result = server.connection.execute_unprepared(&statement).await;
+    server.connection.close().await.ok();
+    result.map(|_| ()).map_err(|source| DbError::Connect {
+        name: name.to_owned(),
+        source,
+    })
+}
+
+async fn server_statement(
+    server_url: &str,
+    name: &str,
+    verb: &str,
+) -> Result<(Database, String), DbError> {
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid {
+        return Err(DbError::InvalidUrl {
+            url: redact(server_url),
+            reason: format!("database name `{name}` must be lowercase letters, digits and `_`"),
+        });
+    }
+    let statement = match (DatabaseUrl::parse(server_url)?, verb) {
+        (DatabaseUrl::Postgres { .. }, "CREATE") => format!("CREATE DATABASE \"{name}\""),
+        (DatabaseUrl::Postgres { .. }, _) => {
+            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")
+        }
+        (DatabaseUrl::MySql { .. }, "CREATE") => {
+            format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
+        }
+        (DatabaseUrl::MySql { .. }, _) => format!("DROP DATABASE IF EXISTS `{name}`"),
+        (DatabaseUrl::Sqlite { .. }, _) => {
+            return Err(DbError::InvalidUrl {
+                url: redact(server_url),
+                reason: "SQLite has no server: use a new file instead".to_owned(),
+            });
+        }
+    };
+    let pool = PoolOptions {
+        max_connections: 1,
+        ..PoolOptions::default()
+    };
+    Ok((connect(server_url, &pool).await?, statement))
+}
+
+/// Returns `url` with its database name replaced by `name`, keeping any query string.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| base[start..].find('/').map(|i| start + i))
+        .unwrap_or(base.len());
+    let mut out = format!("{}/{name}", &base[..authority_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
 fn create_parent_dir(path: &Path) -> Result<(), DbError> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => {
@@ -261,6 +347,21 @@ mod tests {
             DatabaseUrl::MySql {
                 name: "beehive".to_owned()
             }
+        );
+    }
+
+    #[test]
+    fn replace_database_keeps_query() {
+        assert_eq!(
+            replace_database(
+                "postgres://postgres@127.0.0.1:5432/test?sslmode=disable",
+                "t_1"
+            ),
+            "postgres://postgres@127.0.0.1:5432/t_1?sslmode=disable"
+        );
+        assert_eq!(
+            replace_database("mysql://root@127.0.0.1:3306", "t_2"),
+            "mysql://root@127.0.0.1:3306/t_2"
         );
     }
 
