@@ -5,6 +5,11 @@
 
 use std::path::PathBuf;
 
+pub mod emit;
+pub mod naming;
+pub mod proto;
+pub mod schema;
+
 /// One file the generator emits, with its path relative to the workspace root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputFile {

@@ -27,3 +27,4 @@ pub mod telemetry;
 pub mod balance;
 pub mod breaker;
 pub mod server;
+pub mod validate;

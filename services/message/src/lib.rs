@@ -1,1 +1,142 @@
-//! Hand-written logic of the message service.
+//! Hand-written logic of the message service (port 8003).
+//!
+//! # Construction
+//!
+//! ```ignore
+//! let members = Arc::new(ChatMembership::new(chat_client, Some(service_token)));
+//! let hot = Arc::new(MemoryHotCache::new(&config.message));          // or RedisHotCache
+//! let service = MessageService::new(MessageDeps { db, members, hot, config: config.message.clone() });
+//! let relay = service.spawn_relay(bus.clone());                      // keep the handle alive
+//! let server = beehive_generated::message::server(Arc::new(service), limits);
+//! ```
+//!
+//! `MessageService::new` must run inside a Tokio runtime: on SQLite it starts the task that
+//! commits concurrent sends together (see [`writer`]). [`MessageService::spawn_relay`] starts
+//! the outbox relay that publishes `message.push` and `message.index`.
+//!
+//! # Decisions where the contracts are silent
+//!
+//! - Sending: the conversation counter, the message with the counter's new `seq`, the sender's
+//!   counter and two outbox events (`message.push`, `message.index`) commit in one transaction.
+//!   The counter's row lock serialises the senders of one conversation, so `seq` runs 1, 2, 3,
+//!   … with no gap and no duplicate, and message ids grow with `seq` inside a conversation.
+//! - Event ids are UUIDv5 of the topic and message id, so a re-published event keeps its id and
+//!   consumers drop the copy.
+//! - `client_msg_id` is unique per sender. A retry returns the first message's id and time; the
+//!   same id reused for another conversation is ALREADY_EXISTS on `client_msg_id`.
+//! - Membership comes from the chat service (`CheckMember`). Positive answers are cached for
+//!   [`membership::MEMBER_CACHE_TTL`], so a removed member may still send for that long;
+//!   negative answers are not cached, so a new member can send at once.
+//! - Service callers (service token or `trust` mode) may read any conversation; a user must be
+//!   a member. `GetConversationStats` answers for the acting user only.
+//! - `UpdateMessageStatus`: members other than the sender move the status forward; the same
+//!   status again succeeds and changes nothing; a lower status is FAILED_PRECONDITION.
+//! - The newest messages of a conversation (`message.hot_cache_size`, TTL
+//!   `message.hot_cache_ttl_secs`) sit in the hot cache `msg:hot:{conversation_id}`. A send
+//!   appends to it after the commit; a reader uses it only when its newest `seq` equals the
+//!   conversation counter, so a stale entry (another process's race, a lost append) is never
+//!   served.
+
+beehive_generated::message_logic_modules!();
+
+pub mod hot;
+pub mod membership;
+mod store;
+pub mod writer;
+
+use std::sync::Arc;
+
+use beehive_runtime::bus::{Bus, Outbox, OutboxRelay, RelayConfig, RelayHandle};
+use beehive_runtime::config::MessageConfig;
+use beehive_runtime::{CallContext, ServiceError};
+use sea_orm::DatabaseConnection;
+
+pub use hot::{HotCache, MemoryHotCache, RedisHotCache};
+pub use membership::{ChatMembership, Membership};
+
+/// Name of the outbox table the message service writes its events to.
+pub const OUTBOX_TABLE: &str = "message_outbox";
+
+/// What [`MessageService::new`] needs.
+pub struct MessageDeps {
+    /// Database holding the tables of `schema/message.schema`, already migrated.
+    pub db: DatabaseConnection,
+    /// Membership answers, normally [`ChatMembership`] over the chat service.
+    pub members: Arc<dyn Membership>,
+    /// The hot cache of the newest messages per conversation.
+    pub hot: Arc<dyn HotCache>,
+    pub config: MessageConfig,
+}
+
+/// Logic of `MessageService`; each RPC's `Handle` impl is in `logic/<rpc>.rs`.
+pub struct MessageService {
+    db: DatabaseConnection,
+    members: Arc<dyn Membership>,
+    hot: hot::HotMessages,
+    outbox: Outbox,
+    writer: writer::SendWriter,
+}
+
+impl MessageService {
+    /// Builds the service and, on SQLite, starts its batching writer task.
+    pub fn new(deps: MessageDeps) -> Self {
+        let outbox = Outbox::new(OUTBOX_TABLE).unwrap_or_else(|_| unreachable!("valid table name"));
+        let writer = writer::SendWriter::new(deps.db.clone(), outbox.clone());
+        Self {
+            hot: hot::HotMessages::new(deps.hot, deps.config.hot_cache_size),
+            db: deps.db,
+            members: deps.members,
+            outbox,
+            writer,
+        }
+    }
+
+    /// Starts the relay that publishes committed outbox rows to `bus`; it runs until the handle
+    /// is stopped or dropped.
+    pub fn spawn_relay(&self, bus: Arc<dyn Bus>) -> RelayHandle {
+        OutboxRelay::new(
+            self.db.clone(),
+            self.outbox.clone(),
+            bus,
+            RelayConfig::default(),
+        )
+        .spawn()
+    }
+
+    /// The outbox the service writes to; its relay wakes when sends commit.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Refuses a user caller who is not a member of `conversation_id`; services pass.
+    async fn require_reader(
+        &self,
+        ctx: &CallContext,
+        conversation_id: i64,
+    ) -> Result<(), ServiceError> {
+        let Some(user_id) = ctx.user_id() else {
+            return ctx.require_service();
+        };
+        self.require_member(ctx, conversation_id, user_id).await
+    }
+
+    /// Refuses `user_id` unless it is a member of `conversation_id`.
+    async fn require_member(
+        &self,
+        ctx: &CallContext,
+        conversation_id: i64,
+        user_id: i64,
+    ) -> Result<(), ServiceError> {
+        if self
+            .members
+            .is_member(ctx, conversation_id, user_id)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ServiceError::permission_denied(format!(
+                "user {user_id} is not a member of conversation {conversation_id}"
+            )))
+        }
+    }
+}
