@@ -28,3 +28,5 @@ pub mod balance;
 pub mod breaker;
 pub mod server;
 pub mod validate;
+pub mod db;
+pub mod cache;
