@@ -3,9 +3,15 @@
 //! `max(0, (requests − K·accepts) / (requests + 1))`.
 //!
 //! A healthy backend accepts almost everything, so the probability stays 0. When it fails, the
-//! client sheds its own load instead of piling calls on. Rejected calls count as requests but the
-//! probability never reaches 1, so some calls always go through; as they succeed (and old
-//! failures leave the window) the probability falls back to 0. The breaker never stays open.
+//! client sheds its own load instead of piling calls on. The probability never reaches 1, so some
+//! calls always go through; as they succeed, and as old failures leave the window, it falls back
+//! to 0. The breaker never stays open.
+//!
+//! NOTE: unlike the book, calls rejected locally are not counted as requests. Counted, a client
+//! that keeps calling during an outage fills the window with its own rejections, and after the
+//! backend recovers the probability shrinks by only a factor of about 1.5 per window length.
+//! Uncounted, the window holds only calls the backend saw, so the breaker closes at the latest
+//! one window after the backend recovers.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -134,17 +140,12 @@ impl Breaker {
         ((requests - self.config.k * accepts as f64) / (requests + 1.0)).max(0.0)
     }
 
-    /// Decides whether a call may go out. A rejected call is counted as a request at once.
+    /// Decides whether a call may go out.
     pub fn allow(&self) -> bool {
         let mut window = self.lock();
         self.advance(&mut window, Instant::now());
         let probability = self.probability(&window);
-        if probability > 0.0 && rand::rng().random::<f64>() < probability {
-            let current = window.current;
-            window.buckets[current].requests += 1;
-            return false;
-        }
-        true
+        !(probability > 0.0 && rand::rng().random::<f64>() < probability)
     }
 
     /// Records the outcome of a call that [`Breaker::allow`] let through.

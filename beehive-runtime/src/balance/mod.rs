@@ -256,6 +256,11 @@ async fn send(
             endpoint.finish(guard, elapsed, true);
             response
         }
+        // The channel may enforce `grpc-timeout` itself and fail the call as a transport error.
+        Some(Err(_)) if timeout.is_some_and(|timeout| elapsed >= timeout) => {
+            endpoint.finish(guard, elapsed, true);
+            deadline_exceeded(&method)
+        }
         Some(Err(err)) => {
             endpoint.finish(guard, elapsed, false);
             tracing::warn!(service = %shared.service, address = endpoint.address(), method, error = %err, "instance unreachable");
@@ -268,16 +273,20 @@ async fn send(
         }
         None => {
             endpoint.finish(guard, elapsed, true);
-            tonic::Status::deadline_exceeded(format!(
-                "{method} did not finish within the caller's deadline"
-            ))
-            .into_http()
+            deadline_exceeded(&method)
         }
     };
     let code = response_code(&response);
     shared.breaker.record(Outcome::of_code(code));
     crate::observe::record_client_call(&method, code, elapsed);
     Ok(response)
+}
+
+fn deadline_exceeded(method: &str) -> http::Response<Body> {
+    tonic::Status::deadline_exceeded(format!(
+        "{method} did not finish within the caller's deadline"
+    ))
+    .into_http()
 }
 
 /// Records and returns a status produced on the client side, without a network call.

@@ -20,7 +20,7 @@ impl Ring {
         let mut points = Vec::with_capacity(endpoints.len() * POINTS_PER_ENDPOINT);
         for (index, endpoint) in endpoints.iter().enumerate() {
             for replica in 0..POINTS_PER_ENDPOINT {
-                let point = fnv1a(format!("{}#{replica}", endpoint.address()).as_bytes());
+                let point = hash(format!("{}#{replica}", endpoint.address()).as_bytes());
                 points.push((point, index));
             }
         }
@@ -33,19 +33,26 @@ impl Ring {
         if self.points.is_empty() {
             return None;
         }
-        let hash = fnv1a(key.as_bytes());
-        let start = self.points.partition_point(|(point, _)| *point < hash);
+        let key_hash = hash(key.as_bytes());
+        let start = self.points.partition_point(|(point, _)| *point < key_hash);
         (0..self.points.len())
             .map(|offset| self.points[(start + offset) % self.points.len()].1)
             .find(|index| available(*index))
     }
 }
 
-/// 64-bit FNV-1a: stable across processes and Rust versions, unlike `DefaultHasher`.
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// 64-bit FNV-1a followed by the MurmurHash3 finalizer: stable across processes and Rust
+/// versions, unlike `DefaultHasher`. FNV-1a alone leaves keys that differ only in their last
+/// characters (`conversation-1`, `conversation-2`) close together on the ring.
+fn hash(bytes: &[u8]) -> u64 {
     const OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes.iter().fold(OFFSET_BASIS, |hash, byte| {
+    let mut hash = bytes.iter().fold(OFFSET_BASIS, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(PRIME)
-    })
+    });
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    hash ^= hash >> 33;
+    hash = hash.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    hash ^ (hash >> 33)
 }

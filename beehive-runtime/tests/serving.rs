@@ -1,0 +1,394 @@
+//! The serving layers end to end: tokens, deadlines over two hops, health, reflection, load
+//! shedding and metrics, over real gRPC connections on 127.0.0.1.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use beehive_runtime::auth::{Authenticator, Claims};
+use beehive_runtime::client::ServiceChannel;
+use beehive_runtime::discovery::{Discovery, StaticDiscovery};
+use support::{Ping, direct, ping, start_echo, test_config};
+
+fn authenticator(secret: &str) -> Authenticator {
+    Authenticator::new(secret.as_bytes(), Duration::from_secs(7 * 24 * 3600))
+        .unwrap_or_else(|err| panic!("{err}"))
+}
+
+fn with_token(token: &str, message: Ping) -> tonic::Request<Ping> {
+    let mut request = tonic::Request::new(message);
+    let value = format!("Bearer {token}")
+        .parse()
+        .unwrap_or_else(|err| panic!("{err}"));
+    request.metadata_mut().insert("authorization", value);
+    request
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let symbols = chunk.len() + 1;
+        for i in 0..symbols {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn claims_json(sub: &str, exp: u64) -> String {
+    format!(r#"{{"sub":"{sub}","exp":{exp},"iat":{}}}"#, exp - 60)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+#[tokio::test]
+async fn bad_tokens_get_unauthenticated() {
+    let config = test_config(false);
+    let (server, record) = start_echo(&config, Duration::ZERO, None, None).await;
+    let channel = direct(server.local_addr());
+    let ours = authenticator(&config.auth.jwt_secret);
+
+    let valid = ours.issue_user_token(42).unwrap_or_default();
+    let pong = ping(channel.clone(), with_token(&valid, Ping::default())).await;
+    assert_eq!(
+        pong.map(|pong| pong.caller).ok(),
+        Some("User(42)".to_owned())
+    );
+
+    let expired = ours
+        .sign_claims(&Claims {
+            sub: "42".to_owned(),
+            exp: now() - 120,
+            iat: now() - 3600,
+            role: None,
+        })
+        .unwrap_or_default();
+    let foreign = authenticator("someone-else-secret-0123456789")
+        .issue_user_token(42)
+        .unwrap_or_default();
+    let header_none = base64url(br#"{"alg":"none","typ":"JWT"}"#);
+    let payload = base64url(claims_json("42", now() + 3600).as_bytes());
+    let alg_none = format!("{header_none}.{payload}.");
+    let mut parts: Vec<String> = valid.split('.').map(str::to_owned).collect();
+    parts[1] = base64url(claims_json("1", now() + 3600).as_bytes());
+    let tampered = parts.join(".");
+
+    let calls_before = record.calls.load(Ordering::SeqCst);
+    for (name, token) in [
+        ("expired", expired.as_str()),
+        ("foreign key", foreign.as_str()),
+        ("alg none", alg_none.as_str()),
+        ("tampered", tampered.as_str()),
+        ("garbage", "not-a-jwt"),
+    ] {
+        let result = ping(channel.clone(), with_token(token, Ping::default())).await;
+        let code = result.err().map(|status| status.code());
+        assert_eq!(code, Some(tonic::Code::Unauthenticated), "{name} token");
+    }
+    assert_eq!(
+        record.calls.load(Ordering::SeqCst),
+        calls_before,
+        "logic ran for a bad token"
+    );
+
+    let anonymous = ping(channel.clone(), tonic::Request::new(Ping::default())).await;
+    let code = anonymous.err().map(|status| status.code());
+    assert_eq!(code, Some(tonic::Code::Unauthenticated));
+    let service = ours.issue_service_token().unwrap_or_default();
+    let pong = ping(channel, with_token(&service, Ping::default())).await;
+    assert_eq!(
+        pong.map(|pong| pong.caller).ok(),
+        Some("Service".to_owned())
+    );
+
+    server
+        .shutdown()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+}
+
+#[tokio::test]
+async fn deadline_reaches_two_hops_down() {
+    let config = test_config(true);
+    let discovery = Arc::new(StaticDiscovery::empty());
+    let shared: Arc<dyn Discovery> = discovery.clone();
+    let factory =
+        beehive_runtime::client::ClientFactory::new(Arc::new(config.clone()), shared.clone())
+            .unwrap_or_else(|err| panic!("{err}"));
+
+    let (third, third_record) = start_echo(
+        &config,
+        Duration::ZERO,
+        None,
+        Some((shared.clone(), "hop-c")),
+    )
+    .await;
+    let (second, _) = start_echo(
+        &config,
+        Duration::ZERO,
+        Some(factory.channel("hop-c")),
+        Some((shared.clone(), "hop-b")),
+    )
+    .await;
+    let (first, first_record) = start_echo(
+        &config,
+        Duration::ZERO,
+        Some(factory.channel("hop-b")),
+        Some((shared.clone(), "hop-a")),
+    )
+    .await;
+
+    let mut request = tonic::Request::new(Ping {
+        delay_ms: 0,
+        hops: 2,
+    });
+    request.set_timeout(Duration::from_millis(1500));
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+    request.metadata_mut().insert(
+        "traceparent",
+        traceparent.parse().unwrap_or_else(|err| panic!("{err}")),
+    );
+    let pong = ping(factory.channel("hop-a"), request)
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(pong.server, third.local_addr().to_string());
+    assert_eq!(pong.trace_id, trace_id);
+    assert!(pong.remaining_ms <= 1500, "{}", pong.remaining_ms);
+    assert!(pong.remaining_ms > 1000, "{}", pong.remaining_ms);
+    let first_seen = first_record
+        .remaining_ms
+        .lock()
+        .map(|seen| seen.clone())
+        .unwrap_or_default();
+    assert_eq!(first_seen.len(), 1);
+    assert!(
+        first_seen[0] >= pong.remaining_ms,
+        "{first_seen:?} vs {}",
+        pong.remaining_ms
+    );
+
+    // Enforced: the last hop's sleep outlasts the first caller's 400 ms, so the call fails with
+    // DEADLINE_EXCEEDED quickly and the last hop's logic is cut off.
+    let finished_before = third_record.finished.load(Ordering::SeqCst);
+    let mut request = tonic::Request::new(Ping {
+        delay_ms: 2000,
+        hops: 2,
+    });
+    request.set_timeout(Duration::from_millis(400));
+    let started = Instant::now();
+    let result = ping(factory.channel("hop-a"), request).await;
+    assert_eq!(
+        result.as_ref().err().map(|status| status.code()),
+        Some(tonic::Code::DeadlineExceeded),
+        "{result:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(
+        third_record.finished.load(Ordering::SeqCst),
+        finished_before
+    );
+    let third_seen = third_record
+        .remaining_ms
+        .lock()
+        .map(|seen| seen.clone())
+        .unwrap_or_default();
+    assert!(
+        third_seen.last().is_some_and(|ms| *ms <= 400),
+        "{third_seen:?}"
+    );
+
+    for server in [first, second, third] {
+        server
+            .shutdown()
+            .await
+            .unwrap_or_else(|err| panic!("{err}"));
+    }
+}
+
+#[tokio::test]
+async fn health_reports_serving() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let config = test_config(true);
+    let (server, _) = start_echo(&config, Duration::ZERO, None, None).await;
+    let mut health = HealthClient::new(direct(server.local_addr()));
+    for name in ["", support::SERVICE_NAME] {
+        let response = health
+            .check(HealthCheckRequest {
+                service: name.to_owned(),
+            })
+            .await
+            .unwrap_or_else(|err| panic!("{name}: {err}"));
+        assert_eq!(
+            response.into_inner().status(),
+            ServingStatus::Serving,
+            "{name}"
+        );
+    }
+    server
+        .shutdown()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+}
+
+#[tokio::test]
+async fn load_shedding_rejects_at_once() {
+    let mut config = test_config(true);
+    config.server.max_concurrent_calls = 1;
+    let (server, record) = start_echo(&config, Duration::ZERO, None, None).await;
+    let channel = direct(server.local_addr());
+
+    let slow = tokio::spawn(ping(
+        channel.clone(),
+        tonic::Request::new(Ping {
+            delay_ms: 800,
+            hops: 0,
+        }),
+    ));
+    while record.calls.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let started = Instant::now();
+    let shed = ping(channel.clone(), tonic::Request::new(Ping::default())).await;
+    assert_eq!(
+        shed.err().map(|status| status.code()),
+        Some(tonic::Code::ResourceExhausted)
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(record.calls.load(Ordering::SeqCst), 1);
+
+    let first = slow.await.unwrap_or_else(|err| panic!("{err}"));
+    assert!(first.is_ok(), "{first:?}");
+    let after = ping(channel, tonic::Request::new(Ping::default())).await;
+    assert!(after.is_ok(), "{after:?}");
+    server
+        .shutdown()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+}
+
+#[tokio::test]
+async fn shutdown_drains_calls_in_flight() {
+    let config = test_config(true);
+    let (server, record) = start_echo(&config, Duration::ZERO, None, None).await;
+    let address = server.local_addr();
+    let channel = direct(address);
+    let slow = tokio::spawn(ping(
+        channel.clone(),
+        tonic::Request::new(Ping {
+            delay_ms: 500,
+            hops: 0,
+        }),
+    ));
+    while record.calls.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server
+        .shutdown()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let drained = slow.await.unwrap_or_else(|err| panic!("{err}"));
+    assert!(drained.is_ok(), "{drained:?}");
+    assert!(
+        tokio::net::TcpStream::connect(address).await.is_err(),
+        "still accepting"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_calls() {
+    let config = test_config(true);
+    let admin = beehive_runtime::telemetry::AdminServer::start(
+        "127.0.0.1:0".parse().unwrap_or_else(|err| panic!("{err}")),
+    )
+    .await
+    .unwrap_or_else(|err| panic!("{err}"));
+    let (server, _) = start_echo(&config, Duration::ZERO, None, None).await;
+    let discovery = Arc::new(StaticDiscovery::empty());
+    discovery.set("echo", [server.local_addr().to_string()]);
+    let channel = ServiceChannel::balanced(
+        "echo",
+        discovery.watch("echo"),
+        beehive_runtime::config::BalancerKind::P2c,
+        Default::default(),
+    );
+    for _ in 0..3 {
+        let pong = ping(channel.clone(), tonic::Request::new(Ping::default())).await;
+        assert!(pong.is_ok(), "{pong:?}");
+    }
+
+    let body = http_get(admin.local_addr(), "/metrics").await;
+    let server_line = body.lines().find(|line| {
+        line.starts_with("rpc_server_requests_total")
+            && line.contains("/test.Echo/Ping")
+            && line.contains("code=\"OK\"")
+    });
+    assert!(
+        server_line.is_some_and(|line| line.ends_with(" 3")),
+        "{body}"
+    );
+    assert!(
+        body.contains("rpc_server_request_duration_ms_bucket"),
+        "{body}"
+    );
+    let client_line = body.lines().find(|line| {
+        line.starts_with("rpc_client_requests_total") && line.contains("/test.Echo/Ping")
+    });
+    assert!(
+        client_line.is_some_and(|line| line.ends_with(" 3")),
+        "{body}"
+    );
+    assert_eq!(http_get(admin.local_addr(), "/healthz").await, "ok\n");
+    server
+        .shutdown()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    admin.stop();
+}
+
+/// Sends one HTTP/1.0 GET and returns the body.
+async fn http_get(address: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
