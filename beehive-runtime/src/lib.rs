@@ -30,3 +30,4 @@ pub mod server;
 pub mod validate;
 pub mod db;
 pub mod cache;
+pub mod search;

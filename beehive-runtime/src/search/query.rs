@@ -1,0 +1,66 @@
+//! Splitting a keyword into the parts that must all match.
+
+use tantivy::tokenizer::TokenStream;
+
+use super::tokenizer::{RunKind, analyzer, runs};
+
+/// One run of a keyword: a Latin-script word or a CJK substring.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeywordPart {
+    pub kind: RunKind,
+    /// The run as typed.
+    pub text: String,
+    /// Index terms the run analyzes to: one stem for a word, consecutive bigrams for CJK.
+    pub terms: Vec<String>,
+}
+
+/// Splits a keyword into runs and analyzes each one as the index does. Runs that analyze to
+/// nothing (an over-long word) are left out.
+pub fn parse_keyword(keyword: &str) -> Vec<KeywordPart> {
+    let mut analyzer = analyzer();
+    let mut parts = Vec::new();
+    for run in runs(keyword) {
+        let text = &keyword[run.start..run.end];
+        let mut terms = Vec::new();
+        let mut stream = analyzer.token_stream(text);
+        while stream.advance() {
+            terms.push(stream.token().text.clone());
+        }
+        if !terms.is_empty() {
+            parts.push(KeywordPart {
+                kind: run.kind,
+                text: text.to_owned(),
+                terms,
+            });
+        }
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyword_parts() {
+        let parts = parse_keyword("Checking 定期检, ok");
+        let summary: Vec<(RunKind, &str, Vec<&str>)> = parts
+            .iter()
+            .map(|part| {
+                (
+                    part.kind,
+                    part.text.as_str(),
+                    part.terms.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                (RunKind::Word, "Checking", vec!["check"]),
+                (RunKind::Cjk, "定期检", vec!["定期", "期检"]),
+                (RunKind::Word, "ok", vec!["ok"]),
+            ]
+        );
+    }
+}
