@@ -11,7 +11,7 @@
 //! ```
 //!
 //! `MessageService::new` must run inside a Tokio runtime: on SQLite it starts the task that
-//! commits concurrent sends together (see [`writer`]). [`MessageService::spawn_relay`] starts
+//! commits concurrent sends together in one transaction. [`MessageService::spawn_relay`] starts
 //! the outbox relay that publishes `message.push` and `message.index`.
 //!
 //! # Decisions where the contracts are silent
@@ -42,7 +42,7 @@ beehive_generated::message_logic_modules!();
 pub mod hot;
 pub mod membership;
 mod store;
-pub mod writer;
+mod writer;
 
 use std::sync::Arc;
 

@@ -1,14 +1,28 @@
-//! `CheckMember` (`/chat.ChatService/CheckMember`): takes `chat.CheckMemberRequest`, returns `chat.CheckMemberResponse`.
+//! `CheckMember`: whether a user belongs to a conversation, and with which role.
 
 use beehive_generated::chat::rpc;
+use beehive_generated::pb::chat::{CheckMemberRequest, CheckMemberResponse};
 use beehive_runtime::{CallContext, Handle, ServiceError};
+
+use crate::members;
 
 impl Handle<rpc::CheckMember> for crate::ChatService {
     async fn handle(
         &self,
-        _ctx: CallContext,
-        _request: beehive_generated::pb::chat::CheckMemberRequest,
-    ) -> Result<beehive_generated::pb::chat::CheckMemberResponse, ServiceError> {
-        Err(ServiceError::Unimplemented("CheckMember".to_owned()))
+        ctx: CallContext,
+        request: CheckMemberRequest,
+    ) -> Result<CheckMemberResponse, ServiceError> {
+        ctx.require_authenticated()?;
+        if let Some(caller) = ctx.user_id()
+            && caller != request.user_id
+        {
+            members::require_member(&self.db, request.conversation_id, caller).await?;
+        }
+
+        let member = members::member(&self.db, request.conversation_id, request.user_id).await?;
+        Ok(CheckMemberResponse {
+            is_member: member.is_some(),
+            role: member.map_or(0, |member| i32::from(member.role)),
+        })
     }
 }

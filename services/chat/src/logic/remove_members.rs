@@ -1,14 +1,51 @@
-//! `RemoveMembers` (`/chat.ChatService/RemoveMembers`): takes `chat.RemoveMembersRequest`, returns `chat.CommonResponse`.
+//! `RemoveMembers`: the owner or an admin removes members of a group; the owner can never be
+//! removed, and an admin removes ordinary members only.
 
 use beehive_generated::chat::rpc;
+use beehive_generated::entity::conversation_members;
+use beehive_generated::pb::chat::{CommonResponse, RemoveMembersRequest};
 use beehive_runtime::{CallContext, Handle, ServiceError};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+use super::add_members::done;
+use crate::{ROLE_ADMIN, ROLE_OWNER};
 
 impl Handle<rpc::RemoveMembers> for crate::ChatService {
     async fn handle(
         &self,
-        _ctx: CallContext,
-        _request: beehive_generated::pb::chat::RemoveMembersRequest,
-    ) -> Result<beehive_generated::pb::chat::CommonResponse, ServiceError> {
-        Err(ServiceError::Unimplemented("RemoveMembers".to_owned()))
+        ctx: CallContext,
+        request: RemoveMembersRequest,
+    ) -> Result<CommonResponse, ServiceError> {
+        let (conversation, manager) = self.require_manager(&ctx, request.conversation_id).await?;
+
+        let targets = conversation_members::Entity::find()
+            .filter(conversation_members::Column::ConversationId.eq(conversation.id))
+            .filter(conversation_members::Column::UserId.is_in(request.user_ids.iter().copied()))
+            .all(&self.db)
+            .await?;
+        if let Some(owner) = targets.iter().find(|member| member.role == ROLE_OWNER) {
+            return Err(ServiceError::failed_precondition(format!(
+                "user {} owns conversation {} and cannot be removed",
+                owner.user_id, conversation.id
+            )));
+        }
+        if manager.role() < ROLE_OWNER
+            && let Some(admin) = targets.iter().find(|member| member.role >= ROLE_ADMIN)
+        {
+            return Err(ServiceError::permission_denied(format!(
+                "only the owner removes admin {}",
+                admin.user_id
+            )));
+        }
+        if targets.is_empty() {
+            return Ok(done("no members removed"));
+        }
+
+        let ids: Vec<i64> = targets.iter().map(|member| member.id).collect();
+        let removed = conversation_members::Entity::delete_many()
+            .filter(conversation_members::Column::Id.is_in(ids))
+            .exec(&self.db)
+            .await?;
+        Ok(done(&format!("removed {} members", removed.rows_affected)))
     }
 }

@@ -1,14 +1,86 @@
-//! `SendMessage` (`/message.MessageService/SendMessage`): takes `message.SendMessageRequest`, returns `message.SendMessageResponse`.
+//! `SendMessage`: stores a message of a member with the next `seq` of its conversation and the
+//! `message.push` / `message.index` events in one transaction; a retried `client_msg_id` returns
+//! the first message.
 
 use beehive_generated::message::rpc;
+use beehive_generated::pb::message::{SendMessageRequest, SendMessageResponse};
 use beehive_runtime::{CallContext, Handle, ServiceError};
+
+use crate::store::{self, NewMessage};
 
 impl Handle<rpc::SendMessage> for crate::MessageService {
     async fn handle(
         &self,
-        _ctx: CallContext,
-        _request: beehive_generated::pb::message::SendMessageRequest,
-    ) -> Result<beehive_generated::pb::message::SendMessageResponse, ServiceError> {
-        Err(ServiceError::Unimplemented("SendMessage".to_owned()))
+        ctx: CallContext,
+        request: SendMessageRequest,
+    ) -> Result<SendMessageResponse, ServiceError> {
+        ctx.require_acting_user("sender_id", request.sender_id)?;
+        let content_type = i16::try_from(request.content_type)
+            .map_err(|_| ServiceError::invalid("content_type", "must be 1, 2, 3 or 4"))?;
+        let extra_data = if request.extra_data.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_str(&request.extra_data).map_err(|err| {
+                ServiceError::invalid("extra_data", format!("invalid JSON: {err}"))
+            })?)
+        };
+        let client_msg_id = Some(request.client_msg_id).filter(|id| !id.is_empty());
+
+        self.require_member(&ctx, request.conversation_id, request.sender_id)
+            .await?;
+        if let Some(client_msg_id) = &client_msg_id
+            && let Some(first) =
+                store::find_by_client_id(&self.db, request.sender_id, client_msg_id).await?
+        {
+            return retried(request.conversation_id, &first);
+        }
+
+        let message = NewMessage {
+            conversation_id: request.conversation_id,
+            sender_id: request.sender_id,
+            content_type,
+            content: request.content,
+            extra_data,
+            client_msg_id,
+        };
+        let row = match self.writer.send(message.clone()).await {
+            Ok(row) => row,
+            Err(err) if err.is_unique_violation() => {
+                // A concurrent send with the same client id committed first.
+                let first = match &message.client_msg_id {
+                    Some(id) => store::find_by_client_id(&self.db, message.sender_id, id).await?,
+                    None => None,
+                };
+                let first = first.ok_or_else(|| ServiceError::internal(err))?;
+                return retried(message.conversation_id, &first);
+            }
+            Err(err) => return Err(err.into()),
+        };
+
+        self.hot.append(&row).await;
+        Ok(SendMessageResponse {
+            message_id: row.id,
+            created_at: row.created_at.timestamp(),
+        })
     }
+}
+
+/// Answers a retried send with the first message, unless the client id was used elsewhere.
+fn retried(
+    conversation_id: i64,
+    first: &beehive_generated::entity::messages::Model,
+) -> Result<SendMessageResponse, ServiceError> {
+    if first.conversation_id != conversation_id {
+        return Err(ServiceError::already_exists(
+            "client_msg_id",
+            format!(
+                "already used for a message in conversation {}",
+                first.conversation_id
+            ),
+        ));
+    }
+    Ok(SendMessageResponse {
+        message_id: first.id,
+        created_at: first.created_at.timestamp(),
+    })
 }

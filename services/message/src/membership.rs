@@ -1,0 +1,78 @@
+//! Conversation membership as the chat service reports it, with a short local cache.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use beehive_generated::chat::ChatClient;
+use beehive_generated::pb::chat::CheckMemberRequest;
+use beehive_runtime::client::{outgoing, outgoing_as_service};
+use beehive_runtime::{CallContext, ServiceError};
+
+/// How long a positive membership answer is reused before the chat service is asked again.
+pub const MEMBER_CACHE_TTL: Duration = Duration::from_secs(2);
+/// Most (conversation, user) pairs remembered.
+const MEMBER_CACHE_CAPACITY: u64 = 100_000;
+
+/// Answers whether a user belongs to a conversation.
+#[async_trait]
+pub trait Membership: Send + Sync {
+    async fn is_member(
+        &self,
+        ctx: &CallContext,
+        conversation_id: i64,
+        user_id: i64,
+    ) -> Result<bool, ServiceError>;
+}
+
+/// [`Membership`] over the chat service's `CheckMember`, remembering members for
+/// [`MEMBER_CACHE_TTL`]. Non-members are never cached, so a user added a moment ago can send.
+pub struct ChatMembership {
+    client: ChatClient,
+    service_token: Option<String>,
+    members: moka::future::Cache<(i64, i64), ()>,
+}
+
+impl ChatMembership {
+    /// Asks `client` with `service_token`, or with the caller's own token when it is `None`
+    /// (`trust` mode).
+    pub fn new(client: ChatClient, service_token: Option<String>) -> Self {
+        Self {
+            client,
+            service_token,
+            members: moka::future::Cache::builder()
+                .max_capacity(MEMBER_CACHE_CAPACITY)
+                .time_to_live(MEMBER_CACHE_TTL)
+                .build(),
+        }
+    }
+}
+
+#[async_trait]
+impl Membership for ChatMembership {
+    async fn is_member(
+        &self,
+        ctx: &CallContext,
+        conversation_id: i64,
+        user_id: i64,
+    ) -> Result<bool, ServiceError> {
+        let key = (conversation_id, user_id);
+        if self.members.contains_key(&key) {
+            return Ok(true);
+        }
+
+        let message = CheckMemberRequest {
+            conversation_id,
+            user_id,
+        };
+        let request = match &self.service_token {
+            Some(token) => outgoing_as_service(ctx, message, token),
+            None => outgoing(ctx, message),
+        };
+        let response = self.client.check_member(request).await?;
+
+        if response.is_member {
+            self.members.insert(key, ()).await;
+        }
+        Ok(response.is_member)
+    }
+}
