@@ -16,10 +16,17 @@ pub fn generate(
 ) -> Result<BTreeMap<Vec<String>, String>, Error> {
     let set = FileDescriptorSet::decode(descriptor_set)
         .map_err(|err| Error::Internal(format!("re-decoding the descriptor set failed: {err}")))?;
+    // prost-build needs every file (imports and well-known types included) to decide which
+    // derives each message can have; only the wanted files' packages are kept afterwards.
+    let wanted: std::collections::BTreeSet<prost_build::Module> = set
+        .file
+        .iter()
+        .filter(|file| paths.iter().any(|path| path == file.name()))
+        .map(|file| prost_build::Module::from_protobuf_package_name(file.package()))
+        .collect();
     let requests = set
         .file
         .into_iter()
-        .filter(|file| paths.iter().any(|path| path == file.name()))
         .map(|file| {
             (
                 prost_build::Module::from_protobuf_package_name(file.package()),
@@ -42,6 +49,7 @@ pub fn generate(
 
     Ok(modules
         .into_iter()
+        .filter(|(module, _)| wanted.contains(module))
         .map(|(module, text)| (module.parts().map(str::to_owned).collect(), text))
         .collect())
 }
