@@ -1,1 +1,142 @@
-//! Hand-written logic of the user service.
+//! Hand-written logic of the user service (port 8001): accounts, verification codes, logins,
+//! profiles and online status.
+//!
+//! Build it with [`UserService::new`] from a [`UserDeps`] and serve it with
+//! `beehive_generated::user::server(Arc::new(service), limits)`. It starts no background task:
+//! codes and lockouts expire by their timestamps and cache TTLs.
+//!
+//! Decisions where the contracts are silent:
+//! - Emails are trimmed and lowercased before they are stored or looked up, so `A@x.io` and
+//!   `a@x.io` are one address. Usernames keep their case and are unique as typed.
+//! - Only the newest code of an (email, purpose) pair counts; sending a new one replaces the
+//!   old. Wrong guesses are counted on the code's row; the fifth burns it
+//!   (`verification.max_attempts`). A burnt, used or expired code is reported like a wrong one.
+//! - The resend interval is per address over all purposes, held by a cache key set only when
+//!   absent (`user:code:resend:{email}`), so two concurrent sends produce one code.
+//! - Register checks the code before it spends bcrypt work; the code is used up in the same
+//!   transaction that inserts the user, so a taken name or email leaves the code usable.
+//! - Login failures are counted per account in the cache (`user:login:failures:{id}`); after
+//!   `login.max_failures` wrong passwords in a row the account is refused for
+//!   `login.lockout_secs`, even with the right password, and a success resets the count.
+//!   Unknown accounts cost one bcrypt verification like known ones.
+//! - The email in `UserInfoResponse` is filled only for the user themself and for services
+//!   (and in `trust` mode); others get an empty string.
+//! - UpdateOnlineStatus with `online: false` deletes `user:online:{id}`.
+
+beehive_generated::user_logic_modules!();
+
+mod codes;
+mod password;
+mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use beehive_generated::entity::users;
+use beehive_generated::pb::user::UserInfoResponse;
+use beehive_runtime::auth::Authenticator;
+use beehive_runtime::cache::Cache;
+use beehive_runtime::config::Config;
+use beehive_runtime::mail::Mailer;
+use beehive_runtime::rate_limit::RateLimiter;
+use beehive_runtime::{CallContext, ServiceError};
+use sea_orm::DatabaseConnection;
+
+pub use password::PasswordHasher;
+pub use store::{OnlineState, login_failures_key, online_key, resend_key};
+
+/// Lifetime of `user:online:{id}`; heartbeats renew it.
+pub const ONLINE_TTL: Duration = Duration::from_secs(5 * 60);
+
+/// What [`UserService::new`] needs.
+#[derive(Clone)]
+pub struct UserDeps {
+    pub config: Arc<Config>,
+    /// Connection to the database holding `users` and `email_verification_codes`, migrated
+    /// with `UserMigrator`.
+    pub db: DatabaseConnection,
+    /// Database name, which qualifies the cache keys of the cached `users` model.
+    pub db_name: String,
+    pub cache: Arc<dyn Cache>,
+    pub mailer: Arc<dyn Mailer>,
+    /// Issues the 7-day user tokens returned by Register and Login.
+    pub authenticator: Arc<Authenticator>,
+}
+
+/// Logic of `UserService`; each RPC's `Handle` impl is in `logic/<rpc>.rs`.
+pub struct UserService {
+    config: Arc<Config>,
+    db: DatabaseConnection,
+    store: store::Store,
+    mailer: Arc<dyn Mailer>,
+    authenticator: Arc<Authenticator>,
+    hasher: PasswordHasher,
+    code_limiter: RateLimiter,
+    login_limiter: RateLimiter,
+    register_limiter: RateLimiter,
+}
+
+impl UserService {
+    pub fn new(deps: UserDeps) -> Self {
+        let limits = &deps.config.rate_limit;
+        Self {
+            hasher: PasswordHasher::new(deps.config.auth.bcrypt_cost),
+            code_limiter: RateLimiter::new(
+                "verification code requests",
+                limits.verification_codes_per_sec,
+            ),
+            login_limiter: RateLimiter::new("logins", limits.logins_per_sec),
+            register_limiter: RateLimiter::new("registrations", limits.registrations_per_sec),
+            store: store::Store::new(deps.db.clone(), deps.db_name, deps.cache),
+            config: deps.config,
+            db: deps.db,
+            mailer: deps.mailer,
+            authenticator: deps.authenticator,
+        }
+    }
+
+    /// Lifetime of a verification code.
+    fn code_ttl(&self) -> Duration {
+        Duration::from_secs(self.config.verification.code_ttl_secs)
+    }
+}
+
+/// Normalises an email for storage and lookup.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// Builds the profile message; the email only goes to its owner and to services.
+fn user_info(ctx: &CallContext, user: &users::Model, online: bool) -> UserInfoResponse {
+    let may_see_email = ctx.is_service() || ctx.user_id() == Some(user.id);
+    UserInfoResponse {
+        user_id: user.id,
+        username: user.username.clone(),
+        email: if may_see_email {
+            user.email.clone()
+        } else {
+            String::new()
+        },
+        nickname: user.nickname.clone(),
+        avatar: user.avatar_url.clone().unwrap_or_default(),
+        status: i32::from(user.status),
+        online,
+        last_login_at: user.last_login_at.map_or(0, |at| at.timestamp()),
+        created_at: user.created_at.timestamp(),
+    }
+}
+
+/// Maps a failed user insert: a unique index violation names the taken field.
+fn map_insert_error(err: sea_orm::DbErr) -> ServiceError {
+    if let Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) = err.sql_err() {
+        let field = if message.contains("username") {
+            "username"
+        } else if message.contains("email") {
+            "email"
+        } else {
+            return ServiceError::internal(err);
+        };
+        return ServiceError::already_exists(field, format!("this {field} is already taken"));
+    }
+    ServiceError::internal(err)
+}

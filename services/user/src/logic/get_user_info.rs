@@ -1,0 +1,24 @@
+//! `GetUserInfo`: one user's profile and online state; the email only for its owner and for
+//! services.
+
+use beehive_generated::pb::user::{GetUserInfoRequest, UserInfoResponse};
+use beehive_generated::user::rpc;
+use beehive_runtime::{CallContext, Handle, ServiceError};
+
+impl Handle<rpc::GetUserInfo> for crate::UserService {
+    async fn handle(
+        &self,
+        ctx: CallContext,
+        request: GetUserInfoRequest,
+    ) -> Result<UserInfoResponse, ServiceError> {
+        let user = self
+            .store
+            .user_by_id(request.user_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found(format!("user {}", request.user_id)))?;
+
+        let online = self.store.is_online(user.id).await?;
+
+        Ok(crate::user_info(&ctx, &user, online))
+    }
+}
