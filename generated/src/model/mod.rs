@@ -5,4 +5,20 @@
 // Source: schema/message.schema
 // Source: schema/user.schema
 
-//! Cache-aside models, one module per cached table.
+//! Cache-aside models, one module per table with cached keys.
+pub mod conversations;
+pub use conversations::ConversationsModel;
+pub mod conversation_members;
+pub use conversation_members::ConversationMembersModel;
+pub mod files;
+pub use files::FilesModel;
+pub mod multipart_uploads;
+pub use multipart_uploads::MultipartUploadsModel;
+pub mod friends;
+pub use friends::FriendsModel;
+pub mod friend_requests;
+pub use friend_requests::FriendRequestsModel;
+pub mod messages;
+pub use messages::MessagesModel;
+pub mod users;
+pub use users::UsersModel;
