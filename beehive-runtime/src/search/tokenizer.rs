@@ -5,7 +5,8 @@
 //! consecutive bigrams and matches wherever it occurs. A lone CJK character between other
 //! characters becomes a one-character token. Any other run of letters or digits is one word,
 //! which the analyzer lowercases and reduces with the English Snowball stemmer, so "checking"
-//! and "check" meet. Everything else separates tokens.
+//! and "check" meet. Everything else separates tokens, and a position is skipped between runs
+//! so that no phrase matches across a separator.
 
 use tantivy::tokenizer::{
     Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token, TokenStream, Tokenizer,
@@ -117,22 +118,11 @@ impl TokenStream for BigramTokenStream {
 }
 
 fn tokenize(text: &str) -> Vec<Token> {
-    let mut tokens = Vec::new();
+    let mut tokens: Vec<Token> = Vec::new();
     let mut position = 0;
-    let mut push = |from: usize, to: usize| {
-        tokens.push(Token {
-            offset_from: from,
-            offset_to: to,
-            position,
-            text: text[from..to].to_owned(),
-            position_length: 1,
-        });
-        position += 1;
-    };
-
     for run in runs(text) {
         match run.kind {
-            RunKind::Word => push(run.start, run.end),
+            RunKind::Word => push_token(&mut tokens, text, run.start..run.end, &mut position),
             RunKind::Cjk => {
                 let starts: Vec<usize> = text[run.start..run.end]
                     .char_indices()
@@ -140,15 +130,34 @@ fn tokenize(text: &str) -> Vec<Token> {
                     .chain(std::iter::once(run.end))
                     .collect();
                 if starts.len() == 2 {
-                    push(starts[0], starts[1]);
+                    push_token(&mut tokens, text, starts[0]..starts[1], &mut position);
                 }
                 for window in starts.windows(3) {
-                    push(window[0], window[2]);
+                    push_token(&mut tokens, text, window[0]..window[2], &mut position);
                 }
             }
         }
+        // One unused position between runs keeps a phrase from spanning a separator, so
+        // "可能是" does not match "可能，能是".
+        position += 1;
     }
     tokens
+}
+
+fn push_token(
+    tokens: &mut Vec<Token>,
+    text: &str,
+    range: std::ops::Range<usize>,
+    position: &mut usize,
+) {
+    tokens.push(Token {
+        offset_from: range.start,
+        offset_to: range.end,
+        position: *position,
+        text: text[range].to_owned(),
+        position_length: 1,
+    });
+    *position += 1;
 }
 
 #[cfg(test)]
@@ -184,11 +193,11 @@ mod tests {
             terms("Checking 定期检修, OK? 好"),
             vec![
                 ("check".to_owned(), 0),
-                ("定期".to_owned(), 1),
-                ("期检".to_owned(), 2),
-                ("检修".to_owned(), 3),
-                ("ok".to_owned(), 4),
-                ("好".to_owned(), 5),
+                ("定期".to_owned(), 2),
+                ("期检".to_owned(), 3),
+                ("检修".to_owned(), 4),
+                ("ok".to_owned(), 6),
+                ("好".to_owned(), 8),
             ]
         );
     }
@@ -199,7 +208,7 @@ mod tests {
         assert_eq!(terms("，。！ ..."), Vec::new());
         assert_eq!(
             terms("a1-b2"),
-            vec![("a1".to_owned(), 0), ("b2".to_owned(), 1)]
+            vec![("a1".to_owned(), 0), ("b2".to_owned(), 2)]
         );
     }
 
