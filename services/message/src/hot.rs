@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use beehive_generated::entity::messages;
-use redis::AsyncCommands;
+use beehive_runtime::cache::{Cache, CacheError};
 use tokio::sync::Mutex;
 
 /// Prefix of hot cache keys; the conversation id follows.
@@ -23,13 +23,13 @@ pub type HotList = Arc<Vec<messages::Model>>;
 /// A hot cache failure; callers log it and read the database instead.
 #[derive(Debug, thiserror::Error)]
 pub enum HotCacheError {
-    #[error("Redis command on key {key} failed")]
-    Redis {
+    #[error("cache command on key {key} failed")]
+    Cache {
         key: String,
         #[source]
-        source: redis::RedisError,
+        source: CacheError,
     },
-    #[error("hot cache entry {key} is not valid JSON")]
+    #[error("hot cache entry {key} does not encode or decode as JSON")]
     Decode {
         key: String,
         #[source]
@@ -79,19 +79,20 @@ impl HotCache for MemoryHotCache {
     }
 }
 
-/// Redis hot cache: each list is one JSON value with a TTL.
-pub struct RedisHotCache {
-    connection: redis::aio::ConnectionManager,
+/// Hot cache over the runtime's shared [`Cache`] (Redis in deployments): each list is one
+/// JSON value with a TTL.
+pub struct SharedHotCache {
+    cache: Arc<dyn Cache>,
     key_prefix: String,
     ttl: Duration,
 }
 
-impl RedisHotCache {
+impl SharedHotCache {
     /// Uses keys `{namespace}msg:hot:{conversation_id}`; `namespace` is empty in deployments
     /// and unique per test.
-    pub fn new(connection: redis::aio::ConnectionManager, namespace: &str, ttl: Duration) -> Self {
+    pub fn new(cache: Arc<dyn Cache>, namespace: &str, ttl: Duration) -> Self {
         Self {
-            connection,
+            cache,
             key_prefix: format!("{namespace}{KEY_PREFIX}"),
             ttl,
         }
@@ -103,46 +104,44 @@ impl RedisHotCache {
 }
 
 #[async_trait]
-impl HotCache for RedisHotCache {
+impl HotCache for SharedHotCache {
     async fn get(&self, conversation_id: i64) -> Result<Option<HotList>, HotCacheError> {
         let key = self.key(conversation_id);
-        let mut connection = self.connection.clone();
-        let value: Option<Vec<u8>> =
-            connection
-                .get(&key)
-                .await
-                .map_err(|source| HotCacheError::Redis {
-                    key: key.clone(),
-                    source,
-                })?;
+        let value = self
+            .cache
+            .get(&key)
+            .await
+            .map_err(|source| HotCacheError::Cache {
+                key: key.clone(),
+                source,
+            })?;
         let Some(value) = value else {
             return Ok(None);
         };
-        let list: Vec<messages::Model> = serde_json::from_slice(&value)
-            .map_err(|source| HotCacheError::Decode { key, source })?;
+        let list: Vec<messages::Model> =
+            serde_json::from_str(&value).map_err(|source| HotCacheError::Decode { key, source })?;
         Ok(Some(Arc::new(list)))
     }
 
     async fn put(&self, conversation_id: i64, list: HotList) -> Result<(), HotCacheError> {
         let key = self.key(conversation_id);
-        let value = serde_json::to_vec(list.as_ref()).map_err(|source| HotCacheError::Decode {
-            key: key.clone(),
-            source,
-        })?;
-        let mut connection = self.connection.clone();
-        connection
-            .set_ex::<_, _, ()>(&key, value, self.ttl.as_secs().max(1))
+        let value =
+            serde_json::to_string(list.as_ref()).map_err(|source| HotCacheError::Decode {
+                key: key.clone(),
+                source,
+            })?;
+        self.cache
+            .set(&key, &value, self.ttl)
             .await
-            .map_err(|source| HotCacheError::Redis { key, source })
+            .map_err(|source| HotCacheError::Cache { key, source })
     }
 
     async fn remove(&self, conversation_id: i64) -> Result<(), HotCacheError> {
         let key = self.key(conversation_id);
-        let mut connection = self.connection.clone();
-        connection
-            .del::<_, ()>(&key)
+        self.cache
+            .delete(std::slice::from_ref(&key))
             .await
-            .map_err(|source| HotCacheError::Redis { key, source })
+            .map_err(|source| HotCacheError::Cache { key, source })
     }
 }
 

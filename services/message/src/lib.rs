@@ -4,7 +4,7 @@
 //!
 //! ```ignore
 //! let members = Arc::new(ChatMembership::new(chat_client, Some(service_token)));
-//! let hot = Arc::new(MemoryHotCache::new(&config.message));          // or RedisHotCache
+//! let hot = Arc::new(MemoryHotCache::new(capacity, ttl));  // or SharedHotCache over Redis
 //! let service = MessageService::new(MessageDeps { db, members, hot, config: config.message.clone() });
 //! let relay = service.spawn_relay(bus.clone());                      // keep the handle alive
 //! let server = beehive_generated::message::server(Arc::new(service), limits);
@@ -51,7 +51,7 @@ use beehive_runtime::config::MessageConfig;
 use beehive_runtime::{CallContext, ServiceError};
 use sea_orm::DatabaseConnection;
 
-pub use hot::{HotCache, MemoryHotCache, RedisHotCache};
+pub use hot::{HotCache, MemoryHotCache, SharedHotCache};
 pub use membership::{ChatMembership, Membership};
 
 /// Name of the outbox table the message service writes its events to.

@@ -4,7 +4,7 @@ use beehive_generated::entity::{conversation_counters, messages, sender_counters
 use beehive_generated::pb::message::{ConversationStats, MessageInfo};
 use beehive_runtime::bus::{Event, Outbox, OutboxError, TOPIC_MESSAGE_INDEX, TOPIC_MESSAGE_PUSH};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, SqlErr,
@@ -304,8 +304,10 @@ pub(crate) async fn stats<C: ConnectionTrait>(
             Alias::new("sent_count"),
         )
         .from_as(conversation_counters::Entity, counters.clone())
-        .left_join(
-            (sender_counters::Entity, senders.clone()),
+        .join_as(
+            JoinType::LeftJoin,
+            sender_counters::Entity,
+            senders.clone(),
             Expr::col((senders.clone(), sender_counters::Column::ConversationId))
                 .equals((
                     counters.clone(),
