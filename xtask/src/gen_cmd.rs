@@ -268,7 +268,7 @@ fn write_file(target: &Path, contents: &[u8]) -> Result<()> {
 }
 
 /// Formats new hand-written files with rustfmt, so they pass `cargo fmt --check` as written.
-fn format_hand_written(paths: &[PathBuf]) {
+pub fn format_hand_written(paths: &[PathBuf]) {
     if paths.is_empty() {
         return;
     }

@@ -4,6 +4,7 @@ pub mod header;
 pub mod logic;
 pub mod package;
 pub mod root;
+pub mod scaffold;
 pub mod service;
 pub mod validate;
 
