@@ -31,3 +31,4 @@ pub mod validate;
 pub mod db;
 pub mod cache;
 pub mod search;
+pub mod backends;
