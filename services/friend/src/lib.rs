@@ -85,6 +85,15 @@ impl FriendTasks {
     }
 }
 
+/// Marks up to one batch of pending requests older than `expiry` expired (status 3, handled
+/// at creation + `expiry`); returns how many. The background sweep runs this every minute.
+pub async fn sweep_expired_once(
+    db: &DatabaseConnection,
+    expiry: chrono::Duration,
+) -> Result<usize, beehive_runtime::ServiceError> {
+    requests::sweep_once(db, expiry).await
+}
+
 impl FriendService {
     pub fn new(deps: FriendDeps) -> Self {
         let outbox = match Outbox::new(OUTBOX_TABLE) {
