@@ -152,7 +152,10 @@ async fn events_reach_consumers_in_process() {
     let env = Env::start(&Backends::default(), bus).await;
     let conversation_id = chat(&env).await;
 
-    let sent: BTreeSet<i64> = send_many(&env, conversation_id, 30).await.into_iter().collect();
+    let sent: BTreeSet<i64> = send_many(&env, conversation_id, 30)
+        .await
+        .into_iter()
+        .collect();
     wait_for_all(&consumers, &sent).await;
     assert_exactly_once(&consumers.index, &sent, "index");
     assert_exactly_once(&consumers.push, &sent, "push");
@@ -222,12 +225,19 @@ async fn broker_outage_loses_no_event() {
     let env = Env::start(&backends, bus).await;
     let conversation_id = chat(&env).await;
 
-    let mut sent: BTreeSet<i64> = send_many(&env, conversation_id, 10).await.into_iter().collect();
+    let mut sent: BTreeSet<i64> = send_many(&env, conversation_id, 10)
+        .await
+        .into_iter()
+        .collect();
     wait_for_all(&consumers, &sent).await;
 
     let mut broker = StoppedBroker::stop();
     sent.extend(send_many(&env, conversation_id, 20).await);
-    assert_eq!(sent.len(), 30, "every send succeeded while the broker was down");
+    assert_eq!(
+        sent.len(),
+        30,
+        "every send succeeded while the broker was down"
+    );
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         env.count("message_outbox").await > 0,

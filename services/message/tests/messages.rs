@@ -88,7 +88,12 @@ async fn unread(env: &Env, user_id: i64, conversation_id: i64) -> i32 {
 }
 
 /// Walks the whole history with `before_id` cursors, newest first.
-async fn walk_history(env: &Env, reader: i64, conversation_id: i64, limit: i32) -> Vec<MessageInfo> {
+async fn walk_history(
+    env: &Env,
+    reader: i64,
+    conversation_id: i64,
+    limit: i32,
+) -> Vec<MessageInfo> {
     let mut all = Vec::new();
     let mut before_id = 0;
     loop {
@@ -146,7 +151,10 @@ async fn concurrent_senders(env: Env) {
         history.iter().map(|m| m.seq).collect()
     };
     let expected: Vec<i64> = (1..=1000).rev().collect();
-    assert_eq!(seqs, expected, "seq runs 1..=1000 with no gap, newest first");
+    assert_eq!(
+        seqs, expected,
+        "seq runs 1..=1000 with no gap, newest first"
+    );
     let max_seq = env
         .scalar(&format!(
             "SELECT MAX(seq) AS n FROM messages WHERE conversation_id = {conversation_id}"
@@ -247,7 +255,9 @@ async fn retried_send(env: Env) {
     request.client_msg_id = "client-1".to_owned();
 
     // The first reply is lost: the client never reads it and sends again.
-    let lost = env.message.send_message(env.as_user(ALICE, request.clone()));
+    let lost = env
+        .message
+        .send_message(env.as_user(ALICE, request.clone()));
     drop(lost.await);
     let first = send(&env, request.clone()).await;
     let again = send(&env, request.clone()).await;
@@ -260,7 +270,9 @@ async fn retried_send(env: Env) {
         let clients = env.clients();
         let mut request = text(chat, ALICE, "burst");
         request.client_msg_id = "client-2".to_owned();
-        tasks.push(tokio::spawn(async move { clients.send(request).await.unwrap() }));
+        tasks.push(tokio::spawn(
+            async move { clients.send(request).await.unwrap() },
+        ));
     }
     let mut ids = HashSet::new();
     for task in tasks {
@@ -388,10 +400,9 @@ async fn status_moves_forward_only() {
     let chat = single_chat(&env, ALICE, BOB).await;
     let message_id = send(&env, text(chat, ALICE, "hi")).await;
     let set = |user: i64, status: i32| {
-        env.message.update_message_status(env.as_user(
-            user,
-            UpdateMessageStatusRequest { message_id, status },
-        ))
+        env.message.update_message_status(
+            env.as_user(user, UpdateMessageStatusRequest { message_id, status }),
+        )
     };
     let status = || async {
         env.message
@@ -402,7 +413,11 @@ async fn status_moves_forward_only() {
     };
 
     assert_eq!(status().await, 0);
-    assert_eq!(code(set(ALICE, 1).await), Code::PermissionDenied, "the sender");
+    assert_eq!(
+        code(set(ALICE, 1).await),
+        Code::PermissionDenied,
+        "the sender"
+    );
     assert_eq!(status().await, 0);
     set(BOB, 2).await.unwrap();
     assert_eq!(status().await, 2);
@@ -422,7 +437,10 @@ async fn status_moves_forward_only() {
         ))
         .await
         .unwrap();
-    assert_eq!(page.messages[0].status, 2, "the hot cache sees the new status");
+    assert_eq!(
+        page.messages[0].status, 2,
+        "the hot cache sees the new status"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

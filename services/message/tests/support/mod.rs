@@ -113,8 +113,11 @@ pub struct Env {
 impl Env {
     /// Starts both services on SQLite with in-process cache and bus.
     pub async fn sqlite() -> Self {
-        Self::start(&Backends::default(), Arc::new(InProcessBus::new(RetryPolicy::default())))
-            .await
+        Self::start(
+            &Backends::default(),
+            Arc::new(InProcessBus::new(RetryPolicy::default())),
+        )
+        .await
     }
 
     pub async fn start(backends: &Backends, bus: Arc<dyn Bus>) -> Self {
@@ -290,10 +293,9 @@ impl Clients {
 
 fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().unwrap(),
-    );
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
     request.set_timeout(Duration::from_secs(30));
     request
 }
@@ -315,10 +317,7 @@ async fn fresh_postgres_database(server_url: &str) -> String {
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await
         .unwrap();
-    let base = server_url
-        .rsplit_once('/')
-        .map(|(base, _)| base)
-        .unwrap();
+    let base = server_url.rsplit_once('/').map(|(base, _)| base).unwrap();
     format!("{base}/{name}")
 }
 
