@@ -23,12 +23,20 @@ pub(crate) fn pending_key(from: i64, to: i64) -> String {
 }
 
 /// Whether a pending request created at `created_at` is past its expiry at `now`.
-pub(crate) fn is_stale(row: &requests::Model, now: DateTime<Utc>, expiry: chrono::Duration) -> bool {
+pub(crate) fn is_stale(
+    row: &requests::Model,
+    now: DateTime<Utc>,
+    expiry: chrono::Duration,
+) -> bool {
     row.status == STATUS_PENDING && row.created_at + expiry <= now
 }
 
 /// The status a client sees: a stale pending request is expired even before the sweep stores it.
-pub(crate) fn visible_status(row: &requests::Model, now: DateTime<Utc>, expiry: chrono::Duration) -> i16 {
+pub(crate) fn visible_status(
+    row: &requests::Model,
+    now: DateTime<Utc>,
+    expiry: chrono::Duration,
+) -> i16 {
     if is_stale(row, now, expiry) {
         STATUS_EXPIRED
     } else {
@@ -53,8 +61,14 @@ pub(crate) async fn store_expired<C: ConnectionTrait>(
 ) -> Result<(), ServiceError> {
     requests::Entity::update_many()
         .col_expr(requests::Column::Status, Expr::value(STATUS_EXPIRED))
-        .col_expr(requests::Column::PendingKey, Expr::value(Option::<String>::None))
-        .col_expr(requests::Column::HandledAt, Expr::value(row.created_at + expiry))
+        .col_expr(
+            requests::Column::PendingKey,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            requests::Column::HandledAt,
+            Expr::value(row.created_at + expiry),
+        )
         .filter(requests::Column::Id.eq(row.id))
         .filter(requests::Column::Status.eq(STATUS_PENDING))
         .exec(db)
@@ -73,7 +87,9 @@ pub(crate) async fn sweep_expired(
         match sweep_once(&db, expiry).await {
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "marked old friend requests expired"),
-            Err(err) => tracing::warn!(error = %err, "sweeping expired friend requests failed; retrying later"),
+            Err(err) => {
+                tracing::warn!(error = %err, "sweeping expired friend requests failed; retrying later")
+            }
         }
         tokio::select! {
             () = cancel.cancelled() => return,

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use beehive_generated::entity::friend_requests as requests;
 use beehive_generated::pb::friend::{
     DeleteFriendRequest, GetFriendRequestsRequest, GetFriendsRequest, HandleFriendRequestRequest,
     IsFriendRequest, SendFriendRequestRequest, UpdateFriendRemarkRequest,
 };
-use beehive_runtime::bus::{Bus, Event, EventHandler, HandlerError, Subscription, TOPIC_FRIEND_EVENT};
-use beehive_generated::entity::friend_requests as requests;
+use beehive_runtime::bus::{
+    Bus, Event, EventHandler, HandlerError, Subscription, TOPIC_FRIEND_EVENT,
+};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use support::{Backend, Stack, expect_code};
@@ -41,11 +43,7 @@ async fn member(stack: &Stack, name: &str) -> Member {
     Member { id, token }
 }
 
-async fn send(
-    stack: &Stack,
-    from: &Member,
-    to: i64,
-) -> Result<i64, beehive_runtime::ServiceError> {
+async fn send(stack: &Stack, from: &Member, to: i64) -> Result<i64, beehive_runtime::ServiceError> {
     let request = SendFriendRequestRequest {
         from_user_id: from.id,
         to_user_id: to,
@@ -82,7 +80,11 @@ async fn friend_ids(stack: &Stack, of: &Member) -> Vec<i64> {
         .get_friends(stack.with_token(&of.token, GetFriendsRequest { user_id: of.id }))
         .await
         .expect("get friends");
-    response.friends.iter().map(|friend| friend.friend_id).collect()
+    response
+        .friends
+        .iter()
+        .map(|friend| friend.friend_id)
+        .collect()
 }
 
 async fn is_friend(stack: &Stack, of: &Member, other: i64) -> bool {
@@ -99,7 +101,9 @@ async fn is_friend(stack: &Stack, of: &Member, other: i64) -> bool {
 }
 
 async fn request_rows(stack: &Stack) -> i64 {
-    stack.count("SELECT COUNT(*) AS n FROM friend_requests").await
+    stack
+        .count("SELECT COUNT(*) AS n FROM friend_requests")
+        .await
 }
 
 async fn friend_rows(stack: &Stack) -> i64 {
@@ -156,7 +160,9 @@ async fn accept_makes_friends(stack: &Stack) {
 
     let requests = stack
         .friends
-        .get_friend_requests(stack.with_token(&ben.token, GetFriendRequestsRequest { user_id: ben.id }))
+        .get_friend_requests(
+            stack.with_token(&ben.token, GetFriendRequestsRequest { user_id: ben.id }),
+        )
         .await
         .expect("requests");
     assert_eq!(requests.requests.len(), 1);
@@ -215,7 +221,10 @@ async fn refused_requests_write_nothing(stack: &Stack) {
     assert!(message.contains(&first.to_string()), "{message}");
     let reverse = send(stack, &di, cy.id).await;
     let message = expect_code(reverse, Code::FailedPrecondition);
-    assert!(message.contains(&format!("friend request {first}")), "{message}");
+    assert!(
+        message.contains(&format!("friend request {first}")),
+        "{message}"
+    );
     assert_eq!(request_rows(stack).await, 1);
 
     let by_sender = handle(stack, &cy, first, true).await;
@@ -263,7 +272,9 @@ async fn rejection_blocks_a_day(stack: &Stack) {
     // A day later the rejected sender may ask again.
     let day_ago = chrono::Utc::now() - chrono::Duration::hours(25);
     set_times(stack, first, day_ago, Some(day_ago)).await;
-    handle(stack, &ed, reverse, false).await.expect("ed rejects flo");
+    handle(stack, &ed, reverse, false)
+        .await
+        .expect("ed rejects flo");
     let later = send(stack, &ed, flo.id).await.expect("request after a day");
     assert!(later > reverse);
 }
@@ -301,15 +312,29 @@ async fn old_requests_expire(stack: &Stack) {
 
     // Pending 7 days and 1 hour: expired an hour ago, so gus is blocked for 23 more hours.
     let recent = send(stack, &gus, hal.id).await.expect("send");
-    set_times(stack, recent, chrono::Utc::now() - chrono::Duration::hours(7 * 24 + 1), None).await;
+    set_times(
+        stack,
+        recent,
+        chrono::Utc::now() - chrono::Duration::hours(7 * 24 + 1),
+        None,
+    )
+    .await;
     // Pending 9 days: expired 2 days ago, so ida may ask again.
     let old = send(stack, &ida, hal.id).await.expect("send");
-    set_times(stack, old, chrono::Utc::now() - chrono::Duration::days(9), None).await;
+    set_times(
+        stack,
+        old,
+        chrono::Utc::now() - chrono::Duration::days(9),
+        None,
+    )
+    .await;
     let fresh = send(stack, &gus, ida.id).await.expect("send");
 
     let listed = stack
         .friends
-        .get_friend_requests(stack.with_token(&hal.token, GetFriendRequestsRequest { user_id: hal.id }))
+        .get_friend_requests(
+            stack.with_token(&hal.token, GetFriendRequestsRequest { user_id: hal.id }),
+        )
         .await
         .expect("requests");
     let statuses: Vec<(i64, i32)> = listed
@@ -328,7 +353,9 @@ async fn old_requests_expire(stack: &Stack) {
 
     let blocked = send(stack, &gus, hal.id).await;
     expect_code(blocked, Code::FailedPrecondition);
-    let renewed = send(stack, &ida, hal.id).await.expect("request after expiry and a day");
+    let renewed = send(stack, &ida, hal.id)
+        .await
+        .expect("request after expiry and a day");
     assert_eq!(status_of(stack, old).await, 3);
     assert_eq!(status_of(stack, renewed).await, 0);
     assert_eq!(status_of(stack, fresh).await, 0);
@@ -395,7 +422,9 @@ async fn delete_ends_friendship(stack: &Stack) {
     expect_code(as_other, Code::PermissionDenied);
 
     // Deletion does not block a new request.
-    send(stack, &max, lu.id).await.expect("new request after deletion");
+    send(stack, &max, lu.id)
+        .await
+        .expect("new request after deletion");
 }
 on_both_backends!(delete_ends_friendship);
 
@@ -433,12 +462,16 @@ async fn remark_is_one_sided(stack: &Stack) {
             },
         ))
     };
-    update(&ned, ola.id, "Ola from work".to_owned()).await.expect("remark");
+    update(&ned, ola.id, "Ola from work".to_owned())
+        .await
+        .expect("remark");
     assert_eq!(remarks(&ned).await, vec!["Ola from work".to_owned()]);
     assert_eq!(remarks(&ola).await, vec![String::new()]);
 
     let limit = "界".repeat(50);
-    update(&ned, ola.id, limit.clone()).await.expect("50-character remark");
+    update(&ned, ola.id, limit.clone())
+        .await
+        .expect("50-character remark");
     assert_eq!(remarks(&ned).await, vec![limit.clone()]);
     let too_long = update(&ned, ola.id, "界".repeat(51)).await;
     let message = expect_code(too_long, Code::InvalidArgument);
@@ -464,7 +497,13 @@ async fn requests_listed_newest_first(stack: &Stack) {
     for (offset, sender) in senders.iter().enumerate() {
         let id = send(stack, sender, quin.id).await.expect("send");
         let minutes = i64::try_from(10 - offset).unwrap_or(0);
-        set_times(stack, id, chrono::Utc::now() - chrono::Duration::minutes(minutes), None).await;
+        set_times(
+            stack,
+            id,
+            chrono::Utc::now() - chrono::Duration::minutes(minutes),
+            None,
+        )
+        .await;
         ids.push(id);
     }
     handle(stack, &quin, ids[0], false).await.expect("reject");
@@ -472,7 +511,9 @@ async fn requests_listed_newest_first(stack: &Stack) {
 
     let listed = stack
         .friends
-        .get_friend_requests(stack.with_token(&quin.token, GetFriendRequestsRequest { user_id: quin.id }))
+        .get_friend_requests(
+            stack.with_token(&quin.token, GetFriendRequestsRequest { user_id: quin.id }),
+        )
         .await
         .expect("requests");
     let seen: Vec<(i64, i32)> = listed
@@ -481,10 +522,16 @@ async fn requests_listed_newest_first(stack: &Stack) {
         .map(|request| (request.request_id, request.status))
         .collect();
     assert_eq!(seen, vec![(ids[2], 0), (ids[1], 1), (ids[0], 2)]);
-    assert_eq!(listed.requests[2].message, format!("hi from {}", senders[0].id));
+    assert_eq!(
+        listed.requests[2].message,
+        format!("hi from {}", senders[0].id)
+    );
     let as_other = stack
         .friends
-        .get_friend_requests(stack.with_token(&senders[0].token, GetFriendRequestsRequest { user_id: quin.id }))
+        .get_friend_requests(stack.with_token(
+            &senders[0].token,
+            GetFriendRequestsRequest { user_id: quin.id },
+        ))
         .await;
     expect_code(as_other, Code::PermissionDenied);
 }
@@ -500,9 +547,10 @@ async fn sweep_stores_expiry() {
     let created = chrono::DateTime::from_timestamp(eight_days_ago, 0).expect("time");
     set_times(&stack, id, created, None).await;
 
-    let expired = beehive_friend::sweep_expired_once(&stack.db.connection, chrono::Duration::days(7))
-        .await
-        .expect("sweep");
+    let expired =
+        beehive_friend::sweep_expired_once(&stack.db.connection, chrono::Duration::days(7))
+            .await
+            .expect("sweep");
     assert_eq!(expired, 1);
     let row = requests::Entity::find_by_id(id)
         .one(&stack.db.connection)

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use beehive_generated::entity::users;
-use beehive_runtime::ServiceError;
 use beehive_generated::model::users::UsersModel;
+use beehive_runtime::ServiceError;
 use beehive_runtime::cache::{Cache, CacheAside, ModelError};
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
@@ -213,7 +213,12 @@ impl Store {
             }
         };
         if count == i64::from(max_failures) {
-            tracing::warn!(user_id, failures = count, lockout_secs = lockout.as_secs(), "account locked after repeated wrong passwords");
+            tracing::warn!(
+                user_id,
+                failures = count,
+                lockout_secs = lockout.as_secs(),
+                "account locked after repeated wrong passwords"
+            );
             if let Err(err) = self.cache.set(&key, &count.to_string(), lockout).await {
                 tracing::warn!(user_id, error = %err, "starting the login lockout failed");
             }

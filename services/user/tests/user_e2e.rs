@@ -83,7 +83,11 @@ async fn register_flow(stack: &Stack) {
 
     let registered = stack
         .users
-        .register(Request::new(register_request("alice", "Alice@Example.com", &code)))
+        .register(Request::new(register_request(
+            "alice",
+            "Alice@Example.com",
+            &code,
+        )))
         .await
         .expect("register");
     assert!(registered.user_id > 0);
@@ -232,7 +236,11 @@ async fn taken_names_rejected(stack: &Stack) {
 
     let same_name = stack
         .users
-        .register(Request::new(register_request("dave", "other@example.com", &code)))
+        .register(Request::new(register_request(
+            "dave",
+            "other@example.com",
+            &code,
+        )))
         .await;
     let message = expect_code(same_name, Code::AlreadyExists);
     assert!(message.contains("username"), "{message}");
@@ -244,7 +252,11 @@ async fn taken_names_rejected(stack: &Stack) {
     // The cached row still has the old email; a fresh lookup by the new one goes to the table.
     let same_email = stack
         .users
-        .register(Request::new(register_request("dave2", "dave2@example.com", &code_dave)))
+        .register(Request::new(register_request(
+            "dave2",
+            "dave2@example.com",
+            &code_dave,
+        )))
         .await;
     let message = expect_code(same_email, Code::AlreadyExists);
     assert!(message.contains("email"), "{message}");
@@ -257,7 +269,11 @@ async fn taken_names_rejected(stack: &Stack) {
     // The refused registration left its code usable.
     let registered = stack
         .users
-        .register(Request::new(register_request("frank", "other@example.com", &code)))
+        .register(Request::new(register_request(
+            "frank",
+            "other@example.com",
+            &code,
+        )))
         .await;
     assert!(registered.is_ok(), "{registered:?}");
 }
@@ -280,7 +296,11 @@ async fn concurrent_registrations_make_one_user(stack: &Stack) {
     let (first, second) = tokio::join!(first, second);
 
     let successes = [first.is_ok(), second.is_ok()];
-    assert_eq!(successes.iter().filter(|ok| **ok).count(), 1, "{first:?} {second:?}");
+    assert_eq!(
+        successes.iter().filter(|ok| **ok).count(),
+        1,
+        "{first:?} {second:?}"
+    );
     let failure = if first.is_ok() { second } else { first };
     let message = expect_code(failure, Code::AlreadyExists);
     assert!(message.contains("username"), "{message}");
@@ -356,7 +376,9 @@ async fn user_info_hides_email(stack: &Stack) {
     assert!(!seen_by_other.online);
     let seen_by_service = stack
         .users
-        .get_user_info(stack.with_token(&stack.service_token(), GetUserInfoRequest { user_id: ivan }))
+        .get_user_info(
+            stack.with_token(&stack.service_token(), GetUserInfoRequest { user_id: ivan }),
+        )
         .await
         .expect("service reads info");
     assert_eq!(seen_by_service.email, "ivan@example.com");
@@ -446,7 +468,10 @@ async fn update_user_info_partial(stack: &Stack) {
         avatar_url: String::new(),
     };
     expect_code(
-        stack.users.update_user_info(stack.with_token(&lee_token, for_other)).await,
+        stack
+            .users
+            .update_user_info(stack.with_token(&lee_token, for_other))
+            .await,
         Code::PermissionDenied,
     );
     let bad_url = UpdateUserInfoRequest {
@@ -455,7 +480,10 @@ async fn update_user_info_partial(stack: &Stack) {
         avatar_url: "ftp://img.example.com/k.png".to_owned(),
     };
     let message = expect_code(
-        stack.users.update_user_info(stack.with_token(&kim_token, bad_url)).await,
+        stack
+            .users
+            .update_user_info(stack.with_token(&kim_token, bad_url))
+            .await,
         Code::InvalidArgument,
     );
     assert!(message.contains("`avatar_url`"), "{message}");
@@ -465,7 +493,10 @@ async fn update_user_info_partial(stack: &Stack) {
         avatar_url: String::new(),
     };
     let message = expect_code(
-        stack.users.update_user_info(stack.with_token(&kim_token, long_nickname)).await,
+        stack
+            .users
+            .update_user_info(stack.with_token(&kim_token, long_nickname))
+            .await,
         Code::InvalidArgument,
     );
     assert!(message.contains("`nickname`"), "{message}");
@@ -515,7 +546,14 @@ async fn online_status_in_cache(stack: &Stack) {
         ))
         .await;
     expect_code(for_other, Code::PermissionDenied);
-    assert!(stack.cache.get(&online_key(mia)).await.expect("cache").is_some());
+    assert!(
+        stack
+            .cache
+            .get(&online_key(mia))
+            .await
+            .expect("cache")
+            .is_some()
+    );
 
     stack
         .users
@@ -576,7 +614,10 @@ async fn verify_password_checks(stack: &Stack) {
         .expect("verify");
     assert!(!wrong.valid);
     expect_code(
-        stack.users.verify_password(stack.with_token(&pat_token, request(PASSWORD))).await,
+        stack
+            .users
+            .verify_password(stack.with_token(&pat_token, request(PASSWORD)))
+            .await,
         Code::PermissionDenied,
     );
 }

@@ -34,7 +34,9 @@ impl Handle<rpc::DeleteFriend> for crate::FriendService {
             .await?;
         if deleted.rows_affected == 0 {
             txn.rollback().await?;
-            return Err(ServiceError::failed_precondition(format!("user {friend} is not your friend")));
+            return Err(ServiceError::failed_precondition(format!(
+                "user {friend} is not your friend"
+            )));
         }
         self.outbox
             .insert(&txn, &crate::events::deleted(user, friend))

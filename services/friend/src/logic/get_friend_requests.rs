@@ -3,7 +3,9 @@
 
 use beehive_generated::entity::friend_requests as requests;
 use beehive_generated::friend::rpc;
-use beehive_generated::pb::friend::{FriendRequestInfo, FriendRequestsResponse, GetFriendRequestsRequest};
+use beehive_generated::pb::friend::{
+    FriendRequestInfo, FriendRequestsResponse, GetFriendRequestsRequest,
+};
 use beehive_runtime::{CallContext, Handle, ServiceError};
 use chrono::Utc;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};

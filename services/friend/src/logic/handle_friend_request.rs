@@ -23,7 +23,9 @@ impl Handle<rpc::HandleFriendRequest> for crate::FriendService {
         let row = requests::Entity::find_by_id(request.request_id)
             .one(&self.db)
             .await?
-            .ok_or_else(|| ServiceError::not_found(format!("friend request {}", request.request_id)))?;
+            .ok_or_else(|| {
+                ServiceError::not_found(format!("friend request {}", request.request_id))
+            })?;
         if row.to_user_id != request.user_id {
             return Err(ServiceError::permission_denied(format!(
                 "friend request {} was not sent to user {}",
@@ -45,12 +47,19 @@ impl Handle<rpc::HandleFriendRequest> for crate::FriendService {
             )));
         }
 
-        let status = if request.accept { STATUS_ACCEPTED } else { STATUS_REJECTED };
+        let status = if request.accept {
+            STATUS_ACCEPTED
+        } else {
+            STATUS_REJECTED
+        };
         let txn = self.db.begin().await?;
         // The status condition makes a concurrent second handling update nothing.
         let claimed = requests::Entity::update_many()
             .col_expr(requests::Column::Status, Expr::value(status))
-            .col_expr(requests::Column::PendingKey, Expr::value(Option::<String>::None))
+            .col_expr(
+                requests::Column::PendingKey,
+                Expr::value(Option::<String>::None),
+            )
             .col_expr(requests::Column::HandledAt, Expr::value(now))
             .filter(requests::Column::Id.eq(row.id))
             .filter(requests::Column::Status.eq(STATUS_PENDING))
@@ -64,7 +73,10 @@ impl Handle<rpc::HandleFriendRequest> for crate::FriendService {
             )));
         }
         if request.accept {
-            let pair = [(row.from_user_id, row.to_user_id), (row.to_user_id, row.from_user_id)];
+            let pair = [
+                (row.from_user_id, row.to_user_id),
+                (row.to_user_id, row.from_user_id),
+            ];
             let rows = pair.map(|(user_id, friend_id)| friends::ActiveModel {
                 user_id: sea_orm::ActiveValue::Set(user_id),
                 friend_id: sea_orm::ActiveValue::Set(friend_id),
@@ -78,17 +90,27 @@ impl Handle<rpc::HandleFriendRequest> for crate::FriendService {
                 .exec(&txn)
                 .await?;
             let event = crate::events::accepted(row.id, row.from_user_id, row.to_user_id);
-            self.outbox.insert(&txn, &event).await.map_err(ServiceError::internal)?;
+            self.outbox
+                .insert(&txn, &event)
+                .await
+                .map_err(ServiceError::internal)?;
         }
         txn.commit().await?;
 
         if request.accept {
             self.outbox.wake_relay();
-            self.lists.invalidate(&[row.from_user_id, row.to_user_id]).await;
+            self.lists
+                .invalidate(&[row.from_user_id, row.to_user_id])
+                .await;
         }
         Ok(CommonResponse {
             success: true,
-            message: if request.accept { "friend request accepted" } else { "friend request rejected" }.to_owned(),
+            message: if request.accept {
+                "friend request accepted"
+            } else {
+                "friend request rejected"
+            }
+            .to_owned(),
         })
     }
 }

@@ -3,9 +3,9 @@
 //! sender's last request to the same user was rejected or expired.
 
 use beehive_generated::entity::{friend_requests as requests, friends};
+use beehive_generated::friend::rpc;
 use beehive_generated::pb::friend::{SendFriendRequestRequest, SendFriendRequestResponse};
 use beehive_generated::pb::user::GetUserInfoRequest;
-use beehive_generated::friend::rpc;
 use beehive_runtime::client::outgoing;
 use beehive_runtime::{CallContext, Handle, ServiceError};
 use chrono::Utc;
@@ -29,7 +29,10 @@ impl Handle<rpc::SendFriendRequest> for crate::FriendService {
         self.request_limiter.check(&ctx)?;
         let (from, to) = (request.from_user_id, request.to_user_id);
         if from == to {
-            return Err(ServiceError::invalid("to_user_id", "you cannot send a friend request to yourself"));
+            return Err(ServiceError::invalid(
+                "to_user_id",
+                "you cannot send a friend request to yourself",
+            ));
         }
 
         self.require_user_exists(&ctx, to).await?;
@@ -40,7 +43,9 @@ impl Handle<rpc::SendFriendRequest> for crate::FriendService {
             .await?
             .is_some();
         if already_friends {
-            return Err(ServiceError::failed_precondition(format!("user {to} is already your friend")));
+            return Err(ServiceError::failed_precondition(format!(
+                "user {to} is already your friend"
+            )));
         }
         let now = Utc::now();
         let expiry = self.expiry();
@@ -127,7 +132,11 @@ impl Handle<rpc::SendFriendRequest> for crate::FriendService {
 
 impl crate::FriendService {
     /// Checks through the user service that `user_id` exists.
-    async fn require_user_exists(&self, ctx: &CallContext, user_id: i64) -> Result<(), ServiceError> {
+    async fn require_user_exists(
+        &self,
+        ctx: &CallContext,
+        user_id: i64,
+    ) -> Result<(), ServiceError> {
         let lookup = GetUserInfoRequest { user_id };
         match self.users.get_user_info(outgoing(ctx, lookup)).await {
             Ok(_) => Ok(()),

@@ -23,7 +23,9 @@ impl Handle<rpc::Login> for crate::UserService {
         let account = request.account.trim();
 
         let user = if account.contains('@') {
-            self.store.user_by_email(&crate::normalize_email(account)).await?
+            self.store
+                .user_by_email(&crate::normalize_email(account))
+                .await?
         } else {
             self.store.user_by_username(account).await?
         };
@@ -33,7 +35,8 @@ impl Handle<rpc::Login> for crate::UserService {
         };
         let login = &self.config.login;
         let lockout = Duration::from_secs(login.lockout_secs);
-        if login.max_failures > 0 && self.store.login_failures(user.id).await >= login.max_failures {
+        if login.max_failures > 0 && self.store.login_failures(user.id).await >= login.max_failures
+        {
             return Err(ServiceError::unauthenticated(format!(
                 "too many wrong passwords for this account; retry in {} seconds",
                 lockout.as_secs()

@@ -23,12 +23,24 @@ impl Handle<rpc::Register> for crate::UserService {
         let email = crate::normalize_email(&request.email);
         let max_attempts = self.config.verification.max_attempts;
 
-        let code = crate::codes::check(&self.db, &email, PURPOSE, &request.code, max_attempts).await?;
-        if self.store.user_by_username(&request.username).await?.is_some() {
-            return Err(ServiceError::already_exists("username", "this username is already taken"));
+        let code =
+            crate::codes::check(&self.db, &email, PURPOSE, &request.code, max_attempts).await?;
+        if self
+            .store
+            .user_by_username(&request.username)
+            .await?
+            .is_some()
+        {
+            return Err(ServiceError::already_exists(
+                "username",
+                "this username is already taken",
+            ));
         }
         if self.store.user_by_email(&email).await?.is_some() {
-            return Err(ServiceError::already_exists("email", "this email is already taken"));
+            return Err(ServiceError::already_exists(
+                "email",
+                "this email is already taken",
+            ));
         }
 
         let password_hash = self.hasher.hash(request.password).await?;

@@ -37,7 +37,8 @@ impl Handle<rpc::SendVerificationCode> for crate::UserService {
         let code = format!("{:06}", rand::rng().random_range(0..CODE_SPACE));
         let now = Utc::now();
         let ttl = self.code_ttl();
-        let expired_at = now + chrono::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 1000));
+        let expired_at = now
+            + chrono::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 1000));
         let row = codes::ActiveModel {
             email: Set(email.clone()),
             code: Set(code.clone()),
@@ -63,7 +64,10 @@ impl Handle<rpc::SendVerificationCode> for crate::UserService {
         );
         if let Err(err) = self.mailer.send(&email, MAIL_SUBJECT, &body).await {
             tracing::error!(error = %err, purpose = %request.purpose, "sending a verification code failed");
-            if let Err(err) = codes::Entity::delete_by_id(inserted.id).exec(&self.db).await {
+            if let Err(err) = codes::Entity::delete_by_id(inserted.id)
+                .exec(&self.db)
+                .await
+            {
                 tracing::error!(error = %err, code_id = inserted.id, "removing an unsent verification code failed");
             }
             self.store.release_resend(&email).await;

@@ -22,7 +22,9 @@ impl Handle<rpc::UpdateUserInfo> for crate::UserService {
             .ok_or_else(|| ServiceError::not_found(format!("user {}", request.user_id)))?;
 
         if nickname.is_some() || avatar_url.is_some() {
-            self.store.update_profile(&user, nickname, avatar_url).await?;
+            self.store
+                .update_profile(&user, nickname, avatar_url)
+                .await?;
         }
 
         Ok(CommonResponse {

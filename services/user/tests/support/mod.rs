@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use beehive_friend::{FriendDeps, FriendService, FriendTasks};
+use beehive_generated::MessageLimits;
 use beehive_generated::friend::FriendClient;
 use beehive_generated::migration::{FriendMigrator, UserMigrator};
 use beehive_generated::pb::user::{RegisterRequest, SendCodeRequest};
 use beehive_generated::user::UserClient;
-use beehive_generated::MessageLimits;
 use beehive_runtime::auth::Authenticator;
 use beehive_runtime::bus::{Bus, InProcessBus, RetryPolicy};
 use beehive_runtime::cache::{Cache, CacheResult, MokaCache, RedisCache};
@@ -81,8 +81,10 @@ impl Cache for PrefixedCache {
 
 /// A test configuration: token mode, a fixed secret, the cheapest bcrypt cost.
 pub fn test_config(data_dir: PathBuf) -> Config {
-    let mut config = Config::default();
-    config.data_dir = data_dir;
+    let mut config = Config {
+        data_dir,
+        ..Config::default()
+    };
     config.auth.jwt_secret = "test-secret-of-at-least-32-bytes!".to_owned();
     config.auth.bcrypt_cost = TEST_BCRYPT_COST;
     config
@@ -123,15 +125,22 @@ impl Stack {
 
         let (db, cache, pg_cleanup): (Database, Arc<dyn Cache>, _) = match backend {
             Backend::Sqlite => {
-                let url = format!("sqlite://{}?mode=rwc", dir.path().join("beehive.db").display());
-                let db = db::connect(&url, &PoolOptions::default()).await.expect("sqlite");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("beehive.db").display()
+                );
+                let db = db::connect(&url, &PoolOptions::default())
+                    .await
+                    .expect("sqlite");
                 (db, Arc::new(MokaCache::new(10_000)), None)
             }
             Backend::Postgres => {
                 let pg_url = backend_url(POSTGRES_URL_VAR)?;
                 let redis_url = backend_url(REDIS_URL_VAR)?;
                 let name = format!("bh_uf_{}", &unique[..16]);
-                let admin = db::connect(&pg_url, &PoolOptions::default()).await.expect("postgres");
+                let admin = db::connect(&pg_url, &PoolOptions::default())
+                    .await
+                    .expect("postgres");
                 admin
                     .connection
                     .execute_unprepared(&format!("CREATE DATABASE {name}"))
@@ -139,7 +148,9 @@ impl Stack {
                     .expect("create database");
                 admin.connection.close().await.ok();
                 let url = replace_database(&pg_url, &name);
-                let db = db::connect(&url, &PoolOptions::default()).await.expect("postgres db");
+                let db = db::connect(&url, &PoolOptions::default())
+                    .await
+                    .expect("postgres db");
                 let redis = RedisCache::connect(&redis_url).await.expect("redis");
                 let cache = Arc::new(PrefixedCache {
                     prefix: format!("test:{unique}:"),
@@ -149,7 +160,9 @@ impl Stack {
             }
         };
         db.migrate::<UserMigrator>().await.expect("user migrations");
-        db.migrate::<FriendMigrator>().await.expect("friend migrations");
+        db.migrate::<FriendMigrator>()
+            .await
+            .expect("friend migrations");
 
         let authenticator = Arc::new(Authenticator::from_config(&config.auth).expect("auth"));
         let mail_dir = dir.path().join("outbox");
@@ -170,7 +183,10 @@ impl Stack {
         let user_server = ServerBuilder::new(config.clone(), "user")
             .listen(loopback)
             .authenticator(authenticator.clone())
-            .add_service(beehive_generated::user::server(Arc::new(user_service), limits))
+            .add_service(beehive_generated::user::server(
+                Arc::new(user_service),
+                limits,
+            ))
             .start()
             .await
             .expect("user server");
@@ -187,7 +203,10 @@ impl Stack {
         let friend_server = ServerBuilder::new(config.clone(), "friend")
             .listen(loopback)
             .authenticator(authenticator.clone())
-            .add_service(beehive_generated::friend::server(Arc::new(friend_service), limits))
+            .add_service(beehive_generated::friend::server(
+                Arc::new(friend_service),
+                limits,
+            ))
             .start()
             .await
             .expect("friend server");
@@ -219,11 +238,11 @@ impl Stack {
             server.shutdown().await.expect("shutdown");
         }
         self.db.connection.clone().close().await.ok();
-        if let Some((name, url)) = self.pg_cleanup.take() {
-            if let Ok(admin) = db::connect(&url, &PoolOptions::default()).await {
-                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                admin.connection.execute_unprepared(&drop).await.ok();
-            }
+        if let Some((name, url)) = self.pg_cleanup.take()
+            && let Ok(admin) = db::connect(&url, &PoolOptions::default()).await
+        {
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            admin.connection.execute_unprepared(&drop).await.ok();
         }
     }
 
@@ -237,7 +256,9 @@ impl Stack {
 
     /// A service token.
     pub fn service_token(&self) -> String {
-        self.authenticator.issue_service_token().expect("service token")
+        self.authenticator
+            .issue_service_token()
+            .expect("service token")
     }
 
     /// The newest code mailed to `email`.
