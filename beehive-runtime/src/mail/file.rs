@@ -111,7 +111,7 @@ pub fn latest_message(dir: &Path, to: &str) -> Result<Option<StoredMail>, MailEr
             Err(source) => return Err(io_error(&path, source)),
         };
         let parsed = parse_eml(&text);
-        if parsed.to.iter().any(|address| *address == wanted) {
+        if parsed.to.contains(&wanted) {
             return Ok(Some(StoredMail {
                 path,
                 subject: parsed.subject,
