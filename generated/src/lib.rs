@@ -40,12 +40,15 @@ pub mod search;
 pub mod user;
 
 #[rustfmt::skip]
+#[allow(clippy::all)]
 pub mod entity;
 
 #[rustfmt::skip]
+#[allow(clippy::all)]
 pub mod migration;
 
 #[rustfmt::skip]
+#[allow(clippy::all)]
 pub mod model;
 
 /// The encoded `FileDescriptorSet` of every proto, for gRPC reflection.

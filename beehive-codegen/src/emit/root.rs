@@ -20,10 +20,13 @@ pub fn lib_rs(top_modules: &BTreeSet<String>, with_schema: bool) -> TokenStream 
     let schema_modules = if with_schema {
         quote! {
             #[rustfmt::skip]
+            #[allow(clippy::all)]
             pub mod entity;
             #[rustfmt::skip]
+            #[allow(clippy::all)]
             pub mod migration;
             #[rustfmt::skip]
+            #[allow(clippy::all)]
             pub mod model;
         }
     } else {
