@@ -51,6 +51,21 @@ pub enum ServiceName {
 }
 
 impl ServiceName {
+    /// The six services in port order.
+    pub const ALL: [ServiceName; 6] = [
+        Self::User,
+        Self::Friend,
+        Self::Message,
+        Self::Chat,
+        Self::File,
+        Self::Search,
+    ];
+
+    /// Position in [`ServiceName::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::User => "user",

@@ -2,9 +2,11 @@
 
 pub mod bench;
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod corpus;
 pub mod replay;
 pub mod rss;
+pub mod stack;
 pub mod stats;
 pub mod token;

@@ -8,32 +8,16 @@ pub mod report;
 use std::io::Write as _;
 
 use anyhow::Context as _;
-use tonic::transport::{Channel, Endpoint};
 
 use self::echo::EchoServer;
 use self::harness::{LoadOptions, LoadResult, Stop, run_load};
 use self::report::{BenchReport, ReportRow};
 use crate::cli::{BenchArgs, Scenario};
+pub use crate::clients::connect_channels;
 use crate::rss;
 
-/// Opens `count` HTTP/2 connections to `uri`.
-pub async fn connect_channels(uri: &str, count: usize) -> anyhow::Result<Vec<Channel>> {
-    let endpoint = Endpoint::from_shared(uri.to_owned())
-        .with_context(|| format!("invalid endpoint `{uri}`"))?
-        .tcp_nodelay(true);
-    let mut channels = Vec::with_capacity(count.max(1));
-    for _ in 0..count.max(1) {
-        let channel = endpoint
-            .connect()
-            .await
-            .with_context(|| format!("failed to connect to {uri}"))?;
-        channels.push(channel);
-    }
-    Ok(channels)
-}
-
 /// Runs `beehive bench` and prints the report.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub async fn run(args: BenchArgs, _config: beehive_runtime::config::Config) -> anyhow::Result<()> {
     let options = LoadOptions {
         concurrency: args.concurrency.max(1),
         warmup: args.warmup,
