@@ -11,8 +11,9 @@
 //!   `friend.event` outbox row (`{"type":"accepted","request_id","from_user_id","to_user_id"}`)
 //!   that push consumers deliver. Deleting writes a `{"type":"deleted",…}` event the same way.
 //! - A second request while one is pending between the same two users is FAILED_PRECONDITION
-//!   naming the pending request, in either direction. Two concurrent identical requests meet
-//!   the unique `pending_key` (`"from:to"`, cleared once handled), so exactly one row is made.
+//!   naming the pending request, in either direction. Concurrent requests between two users,
+//!   either way, meet the unique `pending_key` (`"low:high"` user ids, cleared once handled),
+//!   so exactly one pending row is made.
 //! - A request pending for more than `friend.request_expiry_days` (7) is expired: it is listed
 //!   with status 3, cannot be handled, and no longer blocks a new request. The sweep and every
 //!   write that meets one store status 3 with `handled_at` = creation + 7 days.

@@ -17,12 +17,13 @@ pub(crate) const STATUS_EXPIRED: i16 = 3;
 /// Requests expired per sweep round at most; the next round takes the rest.
 const SWEEP_BATCH: u64 = 500;
 
-/// Value of the unique `pending_key` column while a request from `from` to `to` is pending.
-pub(crate) fn pending_key(from: i64, to: i64) -> String {
-    format!("{from}:{to}")
+/// Value of the unique `pending_key` column while a request between `a` and `b` is pending: the
+/// same for both directions, so concurrent requests either way make one pending row.
+pub(crate) fn pending_key(a: i64, b: i64) -> String {
+    format!("{}:{}", a.min(b), a.max(b))
 }
 
-/// Whether a pending request created at `created_at` is past its expiry at `now`.
+/// Returns whether `row` is still stored as pending but is past its expiry at `now`.
 pub(crate) fn is_stale(
     row: &requests::Model,
     now: DateTime<Utc>,
@@ -31,7 +32,7 @@ pub(crate) fn is_stale(
     row.status == STATUS_PENDING && row.created_at + expiry <= now
 }
 
-/// The status a client sees: a stale pending request is expired even before the sweep stores it.
+/// Returns the status clients get: a stale pending request is expired before the sweep stores it.
 pub(crate) fn visible_status(
     row: &requests::Model,
     now: DateTime<Utc>,
@@ -44,8 +45,9 @@ pub(crate) fn visible_status(
     }
 }
 
-/// When a request was handled: `handled_at`, or for a stale pending one the moment it expired.
-pub(crate) fn handled_at(row: &requests::Model, expiry: chrono::Duration) -> Option<DateTime<Utc>> {
+/// When a request stopped being pending: `handled_at`, or for a stale pending one the moment it
+/// expired.
+pub(crate) fn closed_at(row: &requests::Model, expiry: chrono::Duration) -> Option<DateTime<Utc>> {
     if row.status == STATUS_PENDING {
         return Some(row.created_at + expiry);
     }

@@ -382,6 +382,16 @@ async fn concurrent_requests_make_one_row(stack: &Stack) {
         }
     }
     assert_eq!(request_rows(stack).await, 1);
+
+    let lea = member(stack, "lea").await;
+    let mo = member(stack, "mo").await;
+    let (forward, backward) = tokio::join!(send(stack, &lea, mo.id), send(stack, &mo, lea.id));
+    assert_eq!(
+        usize::from(forward.is_ok()) + usize::from(backward.is_ok()),
+        1,
+        "{forward:?} {backward:?}"
+    );
+    assert_eq!(request_rows(stack).await, 2);
 }
 on_both_backends!(concurrent_requests_make_one_row);
 

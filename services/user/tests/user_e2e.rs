@@ -531,7 +531,8 @@ async fn online_status_in_cache(stack: &Stack) {
         .expect("online key");
     let state: OnlineState = serde_json::from_str(&stored).expect("json");
     assert!(state.online);
-    assert!(state.last_active >= before && state.last_active <= before + 5);
+    assert!(state.last_active >= before, "{state:?}");
+    assert!(state.last_active <= before + 5, "{state:?}");
     let value: serde_json::Value = serde_json::from_str(&stored).expect("json");
     assert_eq!(value["online"], serde_json::Value::Bool(true));
 

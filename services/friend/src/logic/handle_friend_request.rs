@@ -84,7 +84,7 @@ impl Handle<rpc::HandleFriendRequest> for crate::FriendService {
                 created_at: sea_orm::ActiveValue::Set(now),
                 ..Default::default()
             });
-            // A row left from a friendship that one side still holds is kept as it is.
+            // A row that already exists (a concurrent accept of the reverse request) is kept as it is.
             friends::Entity::insert_many(rows)
                 .on_conflict_do_nothing_on([friends::Column::UserId, friends::Column::FriendId])
                 .exec(&txn)

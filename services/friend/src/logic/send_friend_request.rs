@@ -10,12 +10,12 @@ use beehive_runtime::client::outgoing;
 use beehive_runtime::{CallContext, Handle, ServiceError};
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
 };
 
 use crate::requests::{
-    STATUS_EXPIRED, STATUS_PENDING, STATUS_REJECTED, handled_at, is_stale, pending_key,
+    STATUS_EXPIRED, STATUS_PENDING, STATUS_REJECTED, closed_at, is_stale, pending_key,
     store_expired,
 };
 
@@ -51,11 +51,7 @@ impl Handle<rpc::SendFriendRequest> for crate::FriendService {
         let expiry = self.expiry();
         let pending = requests::Entity::find()
             .filter(requests::Column::Status.eq(STATUS_PENDING))
-            .filter(
-                Condition::any()
-                    .add(requests::Column::PendingKey.eq(pending_key(from, to)))
-                    .add(requests::Column::PendingKey.eq(pending_key(to, from))),
-            )
+            .filter(requests::Column::PendingKey.eq(pending_key(from, to)))
             .all(&self.db)
             .await?;
         let mut stale = Vec::new();
@@ -84,7 +80,7 @@ impl Handle<rpc::SendFriendRequest> for crate::FriendService {
         let blocked_since = last_refused
             .iter()
             .chain(stale.iter().filter(|row| row.from_user_id == from))
-            .filter_map(|row| handled_at(row, expiry))
+            .filter_map(|row| closed_at(row, expiry))
             .max();
         if let Some(since) = blocked_since {
             let until = since + self.retry_block();
@@ -116,7 +112,7 @@ impl Handle<rpc::SendFriendRequest> for crate::FriendService {
                 txn.rollback().await?;
                 if let Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) = err.sql_err() {
                     return Err(ServiceError::failed_precondition(format!(
-                        "a friend request to user {to} is already pending"
+                        "a friend request between you and user {to} is already pending"
                     )));
                 }
                 return Err(err.into());

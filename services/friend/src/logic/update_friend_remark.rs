@@ -17,18 +17,24 @@ impl Handle<rpc::UpdateFriendRemark> for crate::FriendService {
         ctx.require_acting_user("user_id", request.user_id)?;
         let remark = Some(request.remark).filter(|remark| !remark.is_empty());
 
-        let updated = friends::Entity::update_many()
-            .col_expr(friends::Column::Remark, Expr::value(remark))
+        let row = friends::Entity::find()
             .filter(friends::Column::UserId.eq(request.user_id))
             .filter(friends::Column::FriendId.eq(request.friend_id))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::failed_precondition(format!(
+                    "user {} is not your friend",
+                    request.friend_id
+                ))
+            })?;
+
+        // Only the caller's own row changes; the friend's remark for the caller stays.
+        friends::Entity::update_many()
+            .col_expr(friends::Column::Remark, Expr::value(remark))
+            .filter(friends::Column::Id.eq(row.id))
             .exec(&self.db)
             .await?;
-        if updated.rows_affected == 0 {
-            return Err(ServiceError::failed_precondition(format!(
-                "user {} is not your friend",
-                request.friend_id
-            )));
-        }
 
         self.lists.invalidate(&[request.user_id]).await;
         Ok(CommonResponse {

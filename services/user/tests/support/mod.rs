@@ -79,7 +79,7 @@ impl Cache for PrefixedCache {
     }
 }
 
-/// A test configuration: token mode, a fixed secret, the cheapest bcrypt cost.
+/// Builds a test configuration: token mode, a fixed secret, the cheapest bcrypt cost.
 pub fn test_config(data_dir: PathBuf) -> Config {
     let mut config = Config {
         data_dir,
@@ -246,7 +246,7 @@ impl Stack {
         }
     }
 
-    /// A request carrying `token` as its bearer token.
+    /// Builds a request carrying `token` as its bearer token.
     pub fn with_token<T>(&self, token: &str, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         let value = format!("Bearer {token}").parse().expect("header value");
@@ -254,14 +254,14 @@ impl Stack {
         request
     }
 
-    /// A service token.
+    /// Issues a service token.
     pub fn service_token(&self) -> String {
         self.authenticator
             .issue_service_token()
             .expect("service token")
     }
 
-    /// The newest code mailed to `email`.
+    /// Returns the newest code mailed to `email`.
     pub fn mailed_code(&self, email: &str) -> Option<String> {
         latest_code(&self.mail_dir, email).expect("read outbox")
     }
