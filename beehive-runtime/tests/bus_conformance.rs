@@ -212,8 +212,7 @@ macro_rules! conformance_tests {
                     let _lock = bus_support::BrokerLock::shared();
                     let bus = TestBus::rabbit(&url);
                     super::$case(&bus).await;
-                    bus.clean_up().await;
-                }
+                                }
             )*
         }
     };

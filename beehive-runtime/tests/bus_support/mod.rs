@@ -150,7 +150,7 @@ impl TestBus {
     }
 
     /// Deletes the exchanges and durable queues a RabbitMQ test declared.
-    pub async fn clean_up(&self) {
+    async fn clean_up(&self) {
         let Some(config) = &self.rabbit else {
             return;
         };
@@ -179,6 +179,24 @@ impl TestBus {
                 .await;
         }
         let _ = connection.close(200, "clean-up".into()).await;
+    }
+}
+
+impl Drop for TestBus {
+    /// Cleans up on a thread of its own, so a panicking test still leaves no queues behind.
+    fn drop(&mut self) {
+        if self.rabbit.is_none() {
+            return;
+        }
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(self.clean_up());
+            });
+        });
     }
 }
 
