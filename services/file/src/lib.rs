@@ -21,6 +21,9 @@
 //!   `file.upload_expiry_secs`, so only uploads without activity for that long are swept.
 //! - A completed upload whose assembled hash differs from the declared one fails with DATA_LOSS
 //!   and keeps its parts, so the client can re-send the wrong ones before it expires.
+//! - CompleteMultipartUpload reads and hashes the whole file, so clients give it a deadline to
+//!   match the size (the default 2 seconds covers only small files). A completion cut off by its
+//!   deadline still finishes on the server; the client finds the file with CheckFileExists.
 //! - Completing an upload of content that is already stored counts as a duplicate upload
 //!   (`is_duplicate` true, `usage_count` + 1), like UploadFile.
 
@@ -32,9 +35,9 @@ use beehive_runtime::config::FileConfig;
 use beehive_runtime::storage::{ContentHash, FileStore, StorageError, UploadId};
 use beehive_runtime::{CallContext, ServiceError};
 use chrono::Utc;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set,
     SqlErr, TransactionTrait,
 };
 use tokio::task::JoinHandle;
@@ -59,7 +62,9 @@ pub struct FileDeps {
     pub store: Arc<dyn FileStore>,
 }
 
-/// Logic of `FileService`; each RPC's `Handle` impl is in `logic/<rpc>.rs`.
+/// Logic of `FileService`; each RPC's `Handle` impl is in `logic/<rpc>.rs`. Clones share the
+/// database pool and the store.
+#[derive(Clone)]
 pub struct FileService {
     config: FileConfig,
     db: DatabaseConnection,
@@ -91,7 +96,9 @@ impl FileService {
                 match service.sweep_expired_uploads().await {
                     Ok(0) => {}
                     Ok(removed) => tracing::info!(removed, "discarded expired multipart uploads"),
-                    Err(err) => tracing::warn!(error = %err, "sweeping expired multipart uploads failed"),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "sweeping expired multipart uploads failed")
+                    }
                 }
             }
         })
@@ -155,7 +162,10 @@ impl FileService {
         upload_id: &str,
     ) -> Result<(UploadId, multipart_uploads::Model), ServiceError> {
         let id = UploadId::parse(upload_id).map_err(|_| {
-            ServiceError::invalid("upload_id", "expected an id returned by InitMultipartUpload")
+            ServiceError::invalid(
+                "upload_id",
+                "expected an id returned by InitMultipartUpload",
+            )
         })?;
         let upload = multipart_uploads::Entity::find()
             .filter(multipart_uploads::Column::UploadId.eq(id.as_str()))
@@ -176,8 +186,8 @@ impl FileService {
 
     /// Records one more upload of stored content by `user_id`: `usage_count` + 1 and the user's
     /// reference count + 1, in one transaction.
-    async fn add_usage<C: ConnectionTrait>(
-        conn: &C,
+    async fn add_usage(
+        conn: &DatabaseTransaction,
         file_id: i64,
         user_id: i64,
     ) -> Result<(), DbErr> {
@@ -253,29 +263,46 @@ impl FileService {
 }
 
 /// Adds one reference of `user_id` to `file_id`, creating the row on the first one.
-async fn add_reference<C: ConnectionTrait>(
-    conn: &C,
+///
+/// An update, then an insert inside a savepoint, then the update again when a concurrent call
+/// inserted first. `INSERT … ON CONFLICT` is avoided because a SQLite connection whose cached
+/// schema predates the migration rejects its conflict target.
+pub(crate) async fn add_reference(
+    conn: &DatabaseTransaction,
     file_id: i64,
     user_id: i64,
 ) -> Result<(), DbErr> {
+    let increment = || {
+        file_refs::Entity::update_many()
+            .col_expr(
+                file_refs::Column::RefCount,
+                Expr::col(file_refs::Column::RefCount).add(1),
+            )
+            .filter(file_refs::Column::FileId.eq(file_id))
+            .filter(file_refs::Column::UserId.eq(user_id))
+    };
+    if increment().exec(conn).await?.rows_affected > 0 {
+        return Ok(());
+    }
+
     let reference = file_refs::ActiveModel {
         file_id: Set(file_id),
         user_id: Set(user_id),
         ref_count: Set(1),
         ..Default::default()
     };
-    file_refs::Entity::insert(reference)
-        .on_conflict(
-            OnConflict::columns([file_refs::Column::FileId, file_refs::Column::UserId])
-                .value(
-                    file_refs::Column::RefCount,
-                    Expr::col((file_refs::Entity, file_refs::Column::RefCount)).add(1),
-                )
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await?;
-    Ok(())
+    let savepoint = conn.begin().await?;
+    match file_refs::Entity::insert(reference)
+        .exec_without_returning(&savepoint)
+        .await
+    {
+        Ok(_) => savepoint.commit().await,
+        Err(err) if is_unique_violation(&err) => {
+            savepoint.rollback().await?;
+            increment().exec(conn).await.map(|_| ())
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// The URL a file is served under: derived from the hash alone.

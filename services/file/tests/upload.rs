@@ -41,7 +41,12 @@ async fn upload_then_read_back() {
 
         let info = harness
             .client
-            .get_file_info(harness.as_user(BOB, GetFileInfoRequest { file_id: uploaded.file_id }))
+            .get_file_info(harness.as_user(
+                BOB,
+                GetFileInfoRequest {
+                    file_id: uploaded.file_id,
+                },
+            ))
             .await
             .expect("info");
         assert_eq!(info.file_name, "report.pdf");
@@ -51,7 +56,12 @@ async fn upload_then_read_back() {
 
         let exists = harness
             .client
-            .check_file_exists(harness.as_user(BOB, CheckFileExistsRequest { file_hash: hash.to_uppercase() }))
+            .check_file_exists(harness.as_user(
+                BOB,
+                CheckFileExistsRequest {
+                    file_hash: hash.to_uppercase(),
+                },
+            ))
             .await
             .expect("check");
         assert!(exists.exists);
@@ -60,7 +70,12 @@ async fn upload_then_read_back() {
 
         let absent = harness
             .client
-            .check_file_exists(harness.as_user(BOB, CheckFileExistsRequest { file_hash: sha256_hex(b"other") }))
+            .check_file_exists(harness.as_user(
+                BOB,
+                CheckFileExistsRequest {
+                    file_hash: sha256_hex(b"other"),
+                },
+            ))
             .await
             .expect("check absent");
         assert!(!absent.exists);
@@ -72,7 +87,12 @@ async fn upload_then_read_back() {
 
         let missing = harness
             .client
-            .get_file_info(harness.as_user(BOB, GetFileInfoRequest { file_id: uploaded.file_id + 100 }))
+            .get_file_info(harness.as_user(
+                BOB,
+                GetFileInfoRequest {
+                    file_id: uploaded.file_id + 100,
+                },
+            ))
             .await
             .expect_err("unknown id");
         assert_eq!(missing.code(), Code::NotFound);
@@ -106,7 +126,11 @@ async fn duplicate_upload_writes_nothing() {
         assert_eq!(second.file_id, first.file_id);
         assert_eq!(second.file_url, first.file_url);
         assert_eq!(second.file_hash, sha256_hex(&data));
-        assert_eq!(harness.store.bytes_written(), written, "a duplicate moved bytes");
+        assert_eq!(
+            harness.store.bytes_written(),
+            written,
+            "a duplicate moved bytes"
+        );
         assert_eq!(harness.store.puts(), puts, "a duplicate called put");
         let rows = harness.file_rows().await;
         assert_eq!(rows.len(), 1);
@@ -149,14 +173,17 @@ async fn refused_uploads_leave_nothing() {
                 .await
                 .expect_err(field);
             assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
-            assert!(status.to_string().contains(field), "{field}: {}", status.to_string());
+            assert!(status.to_string().contains(field), "{field}: {status}");
         }
         let too_big = harness
             .client
-            .upload_file(harness.as_user(ALICE, upload_request(ALICE, "big.bin", &sample_bytes(64 * 1024 + 1, 4))))
+            .upload_file(harness.as_user(
+                ALICE,
+                upload_request(ALICE, "big.bin", &sample_bytes(64 * 1024 + 1, 4)),
+            ))
             .await
             .expect_err("too big");
-        assert!(too_big.to_string().contains("multipart"), "{}", too_big.to_string());
+        assert!(too_big.to_string().contains("multipart"), "{too_big}");
 
         let foreign = harness
             .client
@@ -173,7 +200,11 @@ async fn refused_uploads_leave_nothing() {
 
         assert!(harness.file_rows().await.is_empty(), "{backend:?}");
         assert!(harness.ref_rows().await.is_empty());
-        assert!(harness.stored_objects().is_empty(), "{:?}", harness.stored_objects());
+        assert!(
+            harness.stored_objects().is_empty(),
+            "{:?}",
+            harness.stored_objects()
+        );
         assert_eq!(harness.store.bytes_written(), 0);
         harness.stop().await;
     }
@@ -183,7 +214,13 @@ async fn refused_uploads_leave_nothing() {
 async fn hostile_names_stay_metadata() {
     for backend in backends() {
         let harness = Harness::start(backend).await;
-        let names = ["../../etc/passwd", "/etc/passwd", "..", "a/../../b", "C:\\Windows\\x"];
+        let names = [
+            "../../etc/passwd",
+            "/etc/passwd",
+            "..",
+            "a/../../b",
+            "C:\\Windows\\x",
+        ];
         for (index, name) in names.iter().enumerate() {
             let data = sample_bytes(100, 10 + index as u64);
             let hash = sha256_hex(&data);
@@ -195,7 +232,12 @@ async fn hostile_names_stay_metadata() {
             assert_eq!(uploaded.file_url, format!("/files/{hash}"), "{name}");
             let info = harness
                 .client
-                .get_file_info(harness.as_user(ALICE, GetFileInfoRequest { file_id: uploaded.file_id }))
+                .get_file_info(harness.as_user(
+                    ALICE,
+                    GetFileInfoRequest {
+                        file_id: uploaded.file_id,
+                    },
+                ))
                 .await
                 .expect("info");
             assert_eq!(info.file_name, *name);
@@ -204,8 +246,14 @@ async fn hostile_names_stay_metadata() {
         let stored = harness.stored_objects();
         assert_eq!(stored.len(), names.len());
         for path in &stored {
-            assert!(path.starts_with(harness.data_dir.path().join("files")), "{path:?}");
-            let file_name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
+            assert!(
+                path.starts_with(harness.data_dir.path().join("files")),
+                "{path:?}"
+            );
+            let file_name = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or_default();
             assert_eq!(file_name.len(), 64, "{path:?}");
             assert!(file_name.bytes().all(|b| b.is_ascii_hexdigit()), "{path:?}");
         }
@@ -262,7 +310,14 @@ async fn delete_counts_down_then_removes_bytes() {
             .upload_file(harness.as_user(BOB, upload_request(BOB, "b.bin", &data)))
             .await
             .expect("bob uploads");
-        let delete = |user| harness.as_user(user, DeleteFileRequest { file_id: first.file_id });
+        let delete = |user| {
+            harness.as_user(
+                user,
+                DeleteFileRequest {
+                    file_id: first.file_id,
+                },
+            )
+        };
 
         let stranger = harness
             .client
@@ -272,7 +327,11 @@ async fn delete_counts_down_then_removes_bytes() {
         assert_eq!(stranger.code(), Code::PermissionDenied, "{backend:?}");
         assert_eq!(harness.file_rows().await[0].usage_count, 2);
 
-        harness.client.delete_file(delete(ALICE)).await.expect("alice deletes");
+        harness
+            .client
+            .delete_file(delete(ALICE))
+            .await
+            .expect("alice deletes");
         assert_eq!(harness.file_rows().await[0].usage_count, 1);
         assert_eq!(harness.stored_objects().len(), 1);
         let again = harness
@@ -282,7 +341,11 @@ async fn delete_counts_down_then_removes_bytes() {
             .expect_err("alice has no reference left");
         assert_eq!(again.code(), Code::PermissionDenied);
 
-        harness.client.delete_file(delete(BOB)).await.expect("bob deletes");
+        harness
+            .client
+            .delete_file(delete(BOB))
+            .await
+            .expect("bob deletes");
         assert!(harness.file_rows().await.is_empty());
         assert!(harness.ref_rows().await.is_empty());
         assert!(harness.stored_objects().is_empty());

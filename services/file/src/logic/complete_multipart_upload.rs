@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use beehive_generated::entity::{files, multipart_parts, multipart_uploads};
 use beehive_generated::file::rpc;
 use beehive_generated::pb::file::{CompleteMultipartUploadRequest, UploadFileResponse};
-use beehive_runtime::storage::ContentHash;
+use beehive_runtime::storage::{ContentHash, UploadId};
 use beehive_runtime::{CallContext, Handle, ServiceError};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 
@@ -57,13 +57,36 @@ impl Handle<rpc::CompleteMultipartUpload> for FileService {
             .collect();
         check_parts(upload.total_parts, &listed, &stored)?;
 
+        // The assembly runs in its own task, so a call cut off by its deadline still finishes
+        // the file; the client then finds it with CheckFileExists.
+        let service = self.clone();
+        let (file, is_duplicate) = tokio::spawn(async move {
+            service
+                .assemble_and_publish(&upload_id, &upload, &declared)
+                .await
+        })
+        .await
+        .map_err(ServiceError::internal)??;
+
+        Ok(response(&file, is_duplicate))
+    }
+}
+
+impl FileService {
+    /// Concatenates the parts, checks the hash and records the file.
+    async fn assemble_and_publish(
+        &self,
+        upload_id: &UploadId,
+        upload: &multipart_uploads::Model,
+        declared: &ContentHash,
+    ) -> Result<(files::Model, bool), ServiceError> {
         let numbers: Vec<u32> = (1..=upload.total_parts.unsigned_abs()).collect();
         let assembled = self
             .store
-            .assemble(&upload_id, &numbers)
+            .assemble(upload_id, &numbers)
             .await
             .map_err(storage_error)?;
-        if assembled.hash != declared {
+        if assembled.hash != *declared {
             self.remove_unclaimed(&assembled.hash).await;
             return Err(ServiceError::DataLoss(format!(
                 "the assembled file hashes to {} but {declared} was declared; re-send the parts that differ",
@@ -71,15 +94,13 @@ impl Handle<rpc::CompleteMultipartUpload> for FileService {
             )));
         }
 
-        let outcome = self.publish(&upload, &declared).await?;
-        if let Err(err) = self.store.discard_upload(&upload_id).await {
+        let published = self.publish(upload, declared).await?;
+        if let Err(err) = self.store.discard_upload(upload_id).await {
             tracing::warn!(upload = %upload_id, error = %err, "removing the parts of a completed upload failed");
         }
-        Ok(response(&outcome.0, outcome.1))
+        Ok(published)
     }
-}
 
-impl FileService {
     /// Records the assembled file and removes the upload's rows in one transaction. Returns the
     /// file row and whether the content was stored before (a duplicate).
     async fn publish(
@@ -135,7 +156,10 @@ impl FileService {
                 txn.commit().await.map_err(ServiceError::internal)?;
                 return Ok((existing, true));
             }
-            match files::Entity::insert(row.clone()).exec_with_returning(&txn).await {
+            match files::Entity::insert(row.clone())
+                .exec_with_returning(&txn)
+                .await
+            {
                 Ok(model) => {
                     add_reference(&txn, model.id, upload.user_id)
                         .await
@@ -205,7 +229,10 @@ fn check_parts(
         problems.push(format!("parts not uploaded: {}", join(&missing)));
     }
     if !unlisted.is_empty() {
-        problems.push(format!("parts not listed in the request: {}", join(&unlisted)));
+        problems.push(format!(
+            "parts not listed in the request: {}",
+            join(&unlisted)
+        ));
     }
     if !mismatched.is_empty() {
         problems.push(format!("parts whose etag differs: {}", join(&mismatched)));

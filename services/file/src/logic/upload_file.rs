@@ -33,7 +33,10 @@ impl Handle<rpc::UploadFile> for FileService {
         if u64::try_from(request.file_size).ok() != Some(actual_size) {
             return Err(ServiceError::invalid(
                 "file_size",
-                format!("declared {} bytes but file_data holds {actual_size}", request.file_size),
+                format!(
+                    "declared {} bytes but file_data holds {actual_size}",
+                    request.file_size
+                ),
             ));
         }
 

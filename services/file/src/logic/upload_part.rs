@@ -7,10 +7,12 @@ use beehive_generated::pb::file::{UploadPartRequest, UploadPartResponse};
 use beehive_runtime::{CallContext, Handle, ServiceError};
 use bytes::Bytes;
 use chrono::Utc;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set, TransactionTrait,
+};
 
-use crate::{FileService, expected_part_size, storage_error};
+use crate::{FileService, expected_part_size, is_unique_violation, storage_error};
 
 impl Handle<rpc::UploadPart> for FileService {
     async fn handle(
@@ -49,35 +51,20 @@ impl Handle<rpc::UploadPart> for FileService {
         let etag = stored.hash.to_string();
 
         let now = Utc::now();
-        let part = multipart_parts::ActiveModel {
-            upload_id: Set(upload.upload_id.clone()),
-            part_number: Set(request.part_number),
-            size: Set(stored.size as i64),
-            etag: Set(etag.clone()),
-            updated_at: Set(now),
-            ..Default::default()
-        };
         let txn = self.db.begin().await.map_err(ServiceError::internal)?;
-        multipart_parts::Entity::insert(part)
-            .on_conflict(
-                OnConflict::columns([
-                    multipart_parts::Column::UploadId,
-                    multipart_parts::Column::PartNumber,
-                ])
-                .update_columns([
-                    multipart_parts::Column::Size,
-                    multipart_parts::Column::Etag,
-                    multipart_parts::Column::UpdatedAt,
-                ])
-                .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await
-            .map_err(ServiceError::internal)?;
+        record_part(
+            &txn,
+            &upload.upload_id,
+            request.part_number,
+            stored.size,
+            &etag,
+        )
+        .await
+        .map_err(ServiceError::internal)?;
         multipart_uploads::Entity::update_many()
             .col_expr(
                 multipart_uploads::Column::ExpiresAt,
-                sea_orm::sea_query::Expr::value(now + self.expiry()),
+                Expr::value(now + self.expiry()),
             )
             .filter(multipart_uploads::Column::Id.eq(upload.id))
             .exec(&txn)
@@ -89,5 +76,51 @@ impl Handle<rpc::UploadPart> for FileService {
             success: true,
             etag,
         })
+    }
+}
+
+/// Records a stored part, replacing the row of an earlier copy of the same part number.
+///
+/// An update, then an insert inside a savepoint, then the update again when a concurrent call
+/// inserted first (see `add_reference` on why `INSERT … ON CONFLICT` is avoided).
+async fn record_part(
+    txn: &DatabaseTransaction,
+    upload_id: &str,
+    part_number: i32,
+    size: u64,
+    etag: &str,
+) -> Result<(), DbErr> {
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    let update = || {
+        multipart_parts::Entity::update_many()
+            .col_expr(multipart_parts::Column::Size, Expr::value(size))
+            .col_expr(multipart_parts::Column::Etag, Expr::value(etag))
+            .col_expr(multipart_parts::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(multipart_parts::Column::UploadId.eq(upload_id))
+            .filter(multipart_parts::Column::PartNumber.eq(part_number))
+    };
+    if update().exec(txn).await?.rows_affected > 0 {
+        return Ok(());
+    }
+
+    let part = multipart_parts::ActiveModel {
+        upload_id: Set(upload_id.to_owned()),
+        part_number: Set(part_number),
+        size: Set(size),
+        etag: Set(etag.to_owned()),
+        updated_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    let savepoint = txn.begin().await?;
+    match multipart_parts::Entity::insert(part)
+        .exec_without_returning(&savepoint)
+        .await
+    {
+        Ok(_) => savepoint.commit().await,
+        Err(err) if is_unique_violation(&err) => {
+            savepoint.rollback().await?;
+            update().exec(txn).await.map(|_| ())
+        }
+        Err(err) => Err(err),
     }
 }

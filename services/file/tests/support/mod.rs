@@ -30,6 +30,9 @@ use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 /// Message limit of the test server and clients: a 10 MiB single upload fits.
 pub const MESSAGE_LIMIT_BYTES: usize = 16 * 1024 * 1024;
 
+/// Deadline of every call a test makes.
+pub const CALL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// A database the suite runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -68,9 +71,15 @@ impl Harness {
 
     /// Starts a service after `configure` adjusted the configuration.
     pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::default();
-        config.data_dir = data_dir.path().to_owned();
+        let mut config = Config {
+            data_dir: data_dir.path().to_owned(),
+            ..Config::default()
+        };
         configure(&mut config);
 
         let (url, postgres_database) = match backend {
@@ -87,14 +96,19 @@ impl Harness {
                 (url, Some((server, name)))
             }
         };
-        let database = db::connect(&url, &PoolOptions::default())
-            .await
-            .expect("connect");
+        let database = db::connect(
+            &url,
+            &PoolOptions {
+                log_statements: std::env::var_os("BEEHIVE_TEST_SQL_LOG").is_some(),
+                ..PoolOptions::default()
+            },
+        )
+        .await
+        .expect("connect");
         database.migrate::<FileMigrator>().await.expect("migrate");
 
         let store = Arc::new(CountingStore::new(
             LocalStore::open(data_dir.path()).await.expect("open store"),
-            data_dir.path(),
         ));
         let service = Arc::new(FileService::new(FileDeps {
             config: config.file.clone(),
@@ -111,8 +125,8 @@ impl Harness {
             .start()
             .await
             .expect("start server");
-        let channel = ServiceChannel::lazy(&format!("http://{}", server.local_addr()))
-            .expect("channel");
+        let channel =
+            ServiceChannel::lazy(&format!("http://{}", server.local_addr())).expect("channel");
         let client = FileClient::with_limits(channel, MessageLimits::both(MESSAGE_LIMIT_BYTES));
         let auth = Authenticator::from_config(&config.auth).expect("authenticator");
 
@@ -143,7 +157,10 @@ impl Harness {
     }
 
     pub async fn file_rows(&self) -> Vec<files::Model> {
-        files::Entity::find().all(&self.db).await.expect("read files")
+        files::Entity::find()
+            .all(&self.db)
+            .await
+            .expect("read files")
     }
 
     pub async fn ref_rows(&self) -> Vec<file_refs::Model> {
@@ -215,6 +232,8 @@ impl Harness {
 
 fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
+    // Completing a 64 MiB upload in a debug build takes longer than the default 2 s deadline.
+    request.set_timeout(CALL_DEADLINE);
     let value = format!("Bearer {token}").parse().expect("header value");
     request.metadata_mut().insert("authorization", value);
     request
@@ -258,16 +277,14 @@ pub fn sample_bytes(len: usize, seed: u64) -> Vec<u8> {
 /// wrote nothing.
 pub struct CountingStore {
     inner: LocalStore,
-    root: PathBuf,
     written: Arc<AtomicU64>,
     puts: AtomicU64,
 }
 
 impl CountingStore {
-    fn new(inner: LocalStore, root: &Path) -> Self {
+    fn new(inner: LocalStore) -> Self {
         Self {
             inner,
-            root: root.to_owned(),
             written: Arc::new(AtomicU64::new(0)),
             puts: AtomicU64::new(0),
         }
@@ -323,7 +340,9 @@ impl FileStore for CountingStore {
         number: u32,
         data: ByteStream,
     ) -> Result<StoredObject, StorageError> {
-        self.inner.put_part(upload, number, self.counted(data)).await
+        self.inner
+            .put_part(upload, number, self.counted(data))
+            .await
     }
 
     async fn list_parts(&self, upload: &UploadId) -> Result<Vec<StagedPart>, StorageError> {
