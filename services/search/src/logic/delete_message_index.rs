@@ -1,14 +1,26 @@
-//! `DeleteMessageIndex` (`/search.SearchService/DeleteMessageIndex`): takes `search.DeleteMessageIndexRequest`, returns `search.CommonResponse`.
+//! `DeleteMessageIndex` (service token only): removes a message from the index; removing one
+//! that is not indexed succeeds.
 
+use beehive_generated::pb::search::{CommonResponse, DeleteMessageIndexRequest};
 use beehive_generated::search::rpc;
 use beehive_runtime::{CallContext, Handle, ServiceError};
 
-impl Handle<rpc::DeleteMessageIndex> for crate::SearchService {
+use crate::{SearchService, search_error};
+
+impl Handle<rpc::DeleteMessageIndex> for SearchService {
     async fn handle(
         &self,
         _ctx: CallContext,
-        _request: beehive_generated::pb::search::DeleteMessageIndexRequest,
-    ) -> Result<beehive_generated::pb::search::CommonResponse, ServiceError> {
-        Err(ServiceError::Unimplemented("DeleteMessageIndex".to_owned()))
+        request: DeleteMessageIndexRequest,
+    ) -> Result<CommonResponse, ServiceError> {
+        self.engine
+            .delete(&[request.message_id])
+            .await
+            .map_err(search_error)?;
+
+        Ok(CommonResponse {
+            success: true,
+            message: format!("removed message {} from the index", request.message_id),
+        })
     }
 }
