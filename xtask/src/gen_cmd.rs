@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use beehive_codegen::proto::{self, ProtoInput, breaking};
@@ -31,6 +31,9 @@ pub struct Generation {
     pub service_libs: BTreeMap<PathBuf, String>,
     /// Whether the schema half produced files.
     pub with_schema: bool,
+    /// Time spent generating from `proto/` and from `schema/`, in memory.
+    pub proto_time: Duration,
+    pub schema_time: Duration,
     pub breaking: Vec<breaking::BreakingChange>,
 }
 
@@ -38,7 +41,9 @@ pub struct Generation {
 pub fn generate(root: &Path) -> Result<Generation> {
     let sources = files::read_protos(root)?;
     let service_crates: BTreeSet<String> = files::service_crates(root)?.into_iter().collect();
+    let schema_started = Instant::now();
     let schema_files = schema_outputs(root)?;
+    let schema_time = schema_started.elapsed();
     let with_schema = !schema_files.is_empty();
 
     let input = ProtoInput {
@@ -46,7 +51,9 @@ pub fn generate(root: &Path) -> Result<Generation> {
         service_crates: service_crates.clone(),
         with_schema,
     };
+    let proto_started = Instant::now();
     let output = proto::generate(&input).context("generating from proto/ failed")?;
+    let proto_time = proto_started.elapsed();
 
     let mut generated: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
     for file in output.files.into_iter().chain(schema_files) {
@@ -87,6 +94,8 @@ pub fn generate(root: &Path) -> Result<Generation> {
         stubs,
         service_libs,
         with_schema,
+        proto_time,
+        schema_time,
         breaking,
     })
 }
@@ -139,9 +148,9 @@ pub fn run(root: &Path, mode: Mode) -> Result<bool> {
     if mode.check {
         if problems.is_empty() {
             println!(
-                "generated code is up to date ({} files, generation took {} ms)",
+                "generated code is up to date ({} files; {})",
                 generation.files.len(),
-                generation_time.as_millis()
+                timing(&generation, generation_time)
             );
             return Ok(true);
         }
@@ -158,13 +167,23 @@ pub fn run(root: &Path, mode: Mode) -> Result<bool> {
 
     let written = write(root, &generation)?;
     println!(
-        "generated {} files ({} changed) in {} ms of generation, {} ms in all",
+        "generated {} files ({} changed; {}, {} ms with reading and writing)",
         generation.files.len(),
         written,
-        generation_time.as_millis(),
+        timing(&generation, generation_time),
         started.elapsed().as_millis()
     );
     Ok(true)
+}
+
+/// "generation took N ms (protos P ms, schema S ms)".
+fn timing(generation: &Generation, total: Duration) -> String {
+    format!(
+        "generation took {} ms (protos {} ms, schema {} ms)",
+        total.as_millis(),
+        generation.proto_time.as_millis(),
+        generation.schema_time.as_millis()
+    )
 }
 
 /// One line per stale, missing or extra file; empty when everything is up to date.

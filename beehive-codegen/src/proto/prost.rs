@@ -43,13 +43,24 @@ pub fn generate(
         .service_generator();
     let mut config = prost_build::Config::new();
     config.service_generator(services);
+    // Formatting is done below for the kept modules only, which skips printing the
+    // well-known types' modules that are dropped anyway.
+    config.format(false);
     let modules = config
         .generate(requests)
         .map_err(|err| Error::Internal(format!("prost-build failed: {err}")))?;
 
-    Ok(modules
+    modules
         .into_iter()
         .filter(|(module, _)| wanted.contains(module))
-        .map(|(module, text)| (module.parts().map(str::to_owned).collect(), text))
-        .collect())
+        .map(|(module, text)| {
+            let file = syn::parse_file(&text).map_err(|err| {
+                Error::Internal(format!(
+                    "prost-build output for `{module}` does not parse: {err}"
+                ))
+            })?;
+            let parts = module.parts().map(str::to_owned).collect();
+            Ok((parts, prettyplease::unparse(&file)))
+        })
+        .collect()
 }
