@@ -10,12 +10,12 @@ pub trait ValidateFields {
     fn validate_fields(&self, prefix: &str) -> Result<(), ServiceError>;
 }
 
-/// An INVALID_ARGUMENT error naming `prefix` + `field`.
+/// Builds an INVALID_ARGUMENT error naming `prefix` + `field`.
 pub fn violation(prefix: &str, field: &str, reason: String) -> ServiceError {
     ServiceError::invalid(format!("{prefix}{field}"), reason)
 }
 
-/// An INVALID_ARGUMENT error naming item `index` of list `field`: `user_ids[3]`.
+/// Builds an INVALID_ARGUMENT error naming item `index` of list `field`: `user_ids[3]`.
 pub fn item_violation(prefix: &str, field: &str, index: usize, reason: String) -> ServiceError {
     ServiceError::invalid(format!("{prefix}{field}[{index}]"), reason)
 }
@@ -48,7 +48,7 @@ pub mod check {
     /// Outcome of one rule: the reason when the value breaks it.
     pub type Outcome = Result<(), String>;
 
-    /// The path prefix of a nested message: `info.` or `parts[2].`.
+    /// Builds the path prefix of a nested message: `info.` or `parts[2].`.
     pub fn nested(prefix: &str, field: &str, index: Option<usize>) -> String {
         match index {
             Some(index) => format!("{prefix}{field}[{index}]."),
@@ -73,22 +73,22 @@ pub mod check {
         })
     }
 
-    /// Length in characters (Unicode scalar values).
+    /// Checks the length in characters (Unicode scalar values).
     pub fn chars(value: &str, min: Option<u32>, max: Option<u32>) -> Outcome {
         bounds(value.chars().count(), min, max, "characters")
     }
 
-    /// Length in bytes.
+    /// Checks the length in bytes.
     pub fn bytes(value: &[u8], min: Option<u32>, max: Option<u32>) -> Outcome {
         bounds(value.len(), min, max, "bytes")
     }
 
-    /// Number of items of a repeated field.
+    /// Checks the number of items of a repeated field.
     pub fn items(count: usize, min: Option<u32>, max: Option<u32>) -> Outcome {
         bounds(count, min, max, "items")
     }
 
-    /// Inclusive bounds on an integer.
+    /// Checks inclusive bounds on an integer.
     pub fn int_range(value: i128, gte: Option<i64>, lte: Option<i64>) -> Outcome {
         let low = gte.is_some_and(|gte| value < i128::from(gte));
         let high = lte.is_some_and(|lte| value > i128::from(lte));
@@ -98,7 +98,7 @@ pub mod check {
         Err(range_reason(&value.to_string(), gte, lte))
     }
 
-    /// Inclusive bounds on a floating-point number; NaN is out of every range.
+    /// Checks inclusive bounds on a floating-point number. NaN is out of every range.
     pub fn float_range(value: f64, gte: Option<i64>, lte: Option<i64>) -> Outcome {
         // i64 bounds as f64 lose precision only beyond 2^53, far outside any declared rule.
         let low = value.is_nan() || gte.is_some_and(|gte| value < gte as f64);
@@ -118,7 +118,7 @@ pub mod check {
         }
     }
 
-    /// A non-empty string or bytes value.
+    /// Checks that a string or bytes value is not empty.
     pub fn required_len(len: usize) -> Outcome {
         if len == 0 {
             return Err(REQUIRED.to_owned());
@@ -126,7 +126,7 @@ pub mod check {
         Ok(())
     }
 
-    /// A non-zero integer or enum value.
+    /// Checks that an integer or enum value is not zero.
     pub fn required_int(value: i128) -> Outcome {
         if value == 0 {
             return Err(format!("{REQUIRED} (must not be 0)"));
@@ -134,7 +134,7 @@ pub mod check {
         Ok(())
     }
 
-    /// A non-zero floating-point value.
+    /// Checks that a floating-point value is not zero.
     pub fn required_float(value: f64) -> Outcome {
         if value == 0.0 {
             return Err(format!("{REQUIRED} (must not be 0)"));
@@ -142,7 +142,7 @@ pub mod check {
         Ok(())
     }
 
-    /// A `true` boolean.
+    /// Checks that a boolean is `true`.
     pub fn required_bool(value: bool) -> Outcome {
         if !value {
             return Err(format!("{REQUIRED} (must be true)"));
@@ -150,7 +150,7 @@ pub mod check {
         Ok(())
     }
 
-    /// An email address: one `@`, a local part of at most 64 bytes, and a domain of dot-separated
+    /// Checks for an email address: one `@`, a local part of at most 64 bytes, and a domain of dot-separated
     /// labels of letters, digits and hyphens, none starting or ending with a hyphen.
     pub fn email(value: &str) -> Outcome {
         const REASON: &str = "must be an email address like name@example.com";
@@ -201,8 +201,8 @@ pub mod check {
         }
     }
 
-    /// A value the pattern matches. The generator compiles every pattern, so a pattern that
-    /// fails here means the runtime's regex crate rejects what the generator's accepted.
+    /// Checks that the pattern matches the value. The generator compiles every pattern, so a
+    /// pattern failing here means the runtime's regex crate rejects what the generator's accepted.
     pub fn pattern(value: &str, pattern: &Pattern) -> Outcome {
         match pattern
             .compiled
@@ -217,7 +217,7 @@ pub mod check {
         }
     }
 
-    /// A value equal to one of `allowed`.
+    /// Checks that the value equals one of `allowed`.
     pub fn one_of(value: &str, allowed: &[&str]) -> Outcome {
         if allowed.contains(&value) {
             return Ok(());
@@ -225,7 +225,7 @@ pub mod check {
         Err(format!("must be one of {}", allowed.join(", ")))
     }
 
-    /// An enum value the enum defines.
+    /// Checks that the enum defines the value.
     pub fn defined_enum(is_defined: bool, enum_name: &str) -> Outcome {
         if is_defined {
             return Ok(());
@@ -233,7 +233,7 @@ pub mod check {
         Err(format!("must be a defined {enum_name} value"))
     }
 
-    /// An absolute `http://` or `https://` URL with a host and no whitespace or control
+    /// Checks for an absolute `http://` or `https://` URL with a host and no whitespace or control
     /// characters.
     pub fn http_url(value: &str) -> Outcome {
         const REASON: &str = "must be an http:// or https:// URL";
@@ -254,7 +254,7 @@ pub mod check {
         }
     }
 
-    /// A JSON document whose top level is an object or an array.
+    /// Checks for a JSON document whose top level is an object or an array.
     pub fn json_object_or_array(value: &str) -> Outcome {
         match serde_json::from_str::<serde_json::Value>(value) {
             Ok(serde_json::Value::Object(_) | serde_json::Value::Array(_)) => Ok(()),
@@ -263,7 +263,7 @@ pub mod check {
         }
     }
 
-    /// No control characters, NUL included.
+    /// Checks that the value has no control characters, NUL included.
     pub fn no_control_chars(value: &str) -> Outcome {
         match value.char_indices().find(|(_, c)| c.is_control()) {
             None => Ok(()),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use beehive_codegen::proto::ProtoSource;
 
-/// Every `.proto` under `root/proto`, with `/`-separated paths relative to it, sorted.
+/// Reads every `.proto` under `root/proto`, with `/`-separated paths relative to it, sorted.
 pub fn read_protos(root: &Path) -> Result<Vec<ProtoSource>> {
     read_tree(&root.join("proto"), "proto").map(|files| {
         files
@@ -15,7 +15,7 @@ pub fn read_protos(root: &Path) -> Result<Vec<ProtoSource>> {
     })
 }
 
-/// Every `.<extension>` file under `dir`, as (relative path, text) pairs sorted by path.
+/// Reads every `.<extension>` file under `dir`, as (relative path, text) pairs sorted by path.
 pub fn read_tree(dir: &Path, extension: &str) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     if !dir.exists() {
@@ -68,7 +68,7 @@ pub fn service_crates(root: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Every file under `dir`, as workspace-relative paths.
+/// Lists every file under `dir`, as workspace-relative paths.
 pub fn list_files(root: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     if !dir.exists() {

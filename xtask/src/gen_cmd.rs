@@ -27,7 +27,7 @@ pub struct Generation {
     pub files: BTreeMap<PathBuf, Vec<u8>>,
     /// Logic stubs, by workspace-relative path; written only where nothing exists.
     pub stubs: BTreeMap<PathBuf, String>,
-    /// Service crates whose `lib.rs` holds only its doc line, with the `lib.rs` to write.
+    /// Service crates whose `lib.rs` contains only its doc line, with the `lib.rs` to write.
     pub service_libs: BTreeMap<PathBuf, String>,
     /// Whether the schema half produced files.
     pub with_schema: bool,
@@ -100,7 +100,7 @@ pub fn generate(root: &Path) -> Result<Generation> {
     })
 }
 
-/// The doc line of a `lib.rs` that holds nothing else (`//! ...`), or `None`.
+/// Returns the doc line of a `lib.rs` that contains nothing else (`//! ...`), or `None`.
 fn lone_doc_line(text: &str) -> Option<&str> {
     let mut lines = text.lines().filter(|line| !line.trim().is_empty());
     let first = lines.next()?.trim();
@@ -186,7 +186,7 @@ fn timing(generation: &Generation, total: Duration) -> String {
     )
 }
 
-/// One line per stale, missing or extra file; empty when everything is up to date.
+/// Lists one line per stale, missing or extra file, none when everything is up to date.
 pub fn differences(root: &Path, generation: &Generation) -> Result<Vec<String>> {
     let mut problems = Vec::new();
     for (path, contents) in &generation.files {

@@ -55,7 +55,7 @@ pub fn glue_path(package: &Package, service: &Service) -> TokenStream {
     quote!(beehive_generated #(:: #segments)* #service_module)
 }
 
-/// A logic stub answering UNIMPLEMENTED, written only when `logic/<rpc>.rs` is missing.
+/// Emits a logic stub returning UNIMPLEMENTED, written only when `logic/<rpc>.rs` is missing.
 pub fn stub(package: &Package, service: &Service, rpc: &Rpc) -> TokenStream {
     let glue = glue_path(package, service);
     let marker = ident(&rpc.marker);

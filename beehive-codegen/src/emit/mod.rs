@@ -79,7 +79,8 @@ fn space_items(text: &str) -> String {
     out
 }
 
-/// The Rust type of a message or enum path, as seen from anywhere in the generated crate.
+/// Returns the Rust type of a message or enum path, as seen from anywhere in the generated
+/// crate.
 pub fn rust_type(path: &RustPath) -> TokenStream {
     match path {
         RustPath::Unit => quote!(()),
@@ -94,7 +95,7 @@ pub fn rust_type(path: &RustPath) -> TokenStream {
     }
 }
 
-/// The Rust type of a path as seen from outside the generated crate (service crates).
+/// Returns the Rust type of a path as seen from outside the generated crate (service crates).
 pub fn external_type(path: &RustPath) -> TokenStream {
     match path {
         RustPath::Pb(segments) => {

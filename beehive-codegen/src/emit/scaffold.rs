@@ -110,7 +110,7 @@ pub fn serve_test_rs(names: &ServiceNames) -> TokenStream {
                 .echo(tonic::Request::new(EchoRequest { text: "hello".to_owned() }))
                 .await;
 
-            // The stub in `logic/echo.rs` answers UNIMPLEMENTED; replace this check with the
+            // The stub in `logic/echo.rs` returns UNIMPLEMENTED; replace this check with the
             // expected reply once the logic is written.
             match outcome {
                 Err(ServiceError::Downstream(status)) => {

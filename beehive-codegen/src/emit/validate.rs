@@ -170,7 +170,7 @@ fn field_checks(field: &Field, needs_validation: &dyn Fn(&str) -> bool) -> Token
     }
 }
 
-/// An expression that is true when the field holds its empty value.
+/// Builds an expression that is true when the field contains its empty value.
 fn empty_test(field: &Field, rust_name: &proc_macro2::Ident) -> TokenStream {
     match (field.cardinality, &field.kind) {
         (Cardinality::Repeated | Cardinality::Map, _) => quote!(self.#rust_name.is_empty()),

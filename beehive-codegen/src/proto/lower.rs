@@ -603,7 +603,7 @@ fn check_rules(field: &Field, full_name: &str) -> Result<(), Error> {
     if field.oneof.is_some() && rules.required {
         return reject(
             "required",
-            "cannot apply to a oneof member; a oneof holds at most one member",
+            "cannot apply to a oneof member; a oneof sets at most one member",
         );
     }
     if let Some(pattern) = &rules.pattern
