@@ -1,5 +1,7 @@
 //! Reads the schema IR and emits a cache-aside model per table with cached keys, plus
 //! `model/mod.rs`. The models are thin: `beehive_runtime::cache::ModelStore` holds the semantics.
+//! They name the entities by relative path (`super::super::entity`), so the `entity` and `model`
+//! modules can sit under any parent module.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
@@ -76,13 +78,13 @@ fn model(table: &Table) -> TokenStream {
         quote! {
             use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
-            use crate::entity::#entity_module::{ActiveModel, Column, Entity, Model};
+            use super::super::entity::#entity_module::{ActiveModel, Column, Entity, Model};
         }
     } else {
         quote! {
             use sea_orm::{DatabaseConnection, EntityTrait};
 
-            use crate::entity::#entity_module::{ActiveModel, Entity, Model};
+            use super::super::entity::#entity_module::{ActiveModel, Entity, Model};
         }
     };
 
@@ -168,6 +170,12 @@ fn cache_key_push(table: &Table, key: &[usize]) -> TokenStream {
     };
     if bindings.is_empty() {
         push
+    } else if bindings.len() == 1 {
+        quote! {
+            if let #(#bindings)* = #(#sources)* {
+                #push
+            }
+        }
     } else {
         quote! {
             if let (#(#bindings,)*) = (#(#sources,)*) {
@@ -195,8 +203,9 @@ fn find_one(table: &Table) -> TokenStream {
         quote! {
             /// Returns the row with this primary key, through the cache.
             pub async fn find_one(&self, #name: #ty) -> Result<Option<Model>, ModelError> {
-                let key = self.store.cache().key(#table_name, #column, &[&#name]);
-                self.store.find_by_key(key, Entity::find_by_id(#name)).await
+                self.store
+                    .find_by_key(self.store.cache().key(#table_name, #column, &[&#name]), Entity::find_by_id(#name))
+                    .await
             }
         }
     } else {
@@ -243,8 +252,10 @@ fn find_one_by(table: &Table, key: &[usize]) -> TokenStream {
     quote! {
         #[doc = #doc]
         pub async fn #method(&self, #(#params),*) -> Result<Option<Model>, ModelError> {
-            let key = self.store.cache().key(#table_name, #columns, &[#(&#names),*]);
-            self.store.find_by_key(key, Entity::find()#(#filters)*).await
+            // No local bindings: a column may be named like any of them.
+            self.store
+                .find_by_key(self.store.cache().key(#table_name, #columns, &[#(&#names),*]), Entity::find()#(#filters)*)
+                .await
         }
     }
 }

@@ -535,7 +535,7 @@ impl Parser<'_> {
                     let literal = self.literal()?;
                     modifiers.push(Spanned {
                         value: Modifier::Default(literal.value),
-                        pos: token.pos,
+                        pos: literal.pos,
                         text: literal.text,
                     });
                     continue;

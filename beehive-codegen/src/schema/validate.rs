@@ -220,11 +220,14 @@ fn table_ir(file: &str, table: &TableAst) -> Result<Table, SchemaError> {
             }
             primary_key = Some(index);
             primary_key_cached = has(&Modifier::Cached);
-        } else if has(&Modifier::Unique) {
+        } else if let Some(unique) = ast.modifiers.iter().find(|m| m.value == Modifier::Unique) {
+            let at = spanned(unique.pos, &unique.text);
+            let cached = has(&Modifier::Cached);
+            check_key(file, &at, &[(&column, &ast.name)], cached)?;
             uniques.push(UniqueKey {
-                name: key_name(file, &table.name, "uq", &name, &[&column.name], None)?,
+                name: key_name(file, &at, "uq", &name, &[&column.name], None)?,
                 columns: vec![index],
-                cached: has(&Modifier::Cached),
+                cached,
             });
         }
         columns.push(column);
@@ -267,9 +270,16 @@ fn table_ir(file: &str, table: &TableAst) -> Result<Table, SchemaError> {
             }
             indexes.push(index);
         }
+        let at = spanned(unique.pos, "unique");
+        let parts: Vec<(&Column, &Spanned<String>)> = indexes
+            .iter()
+            .map(|&i| &columns[i])
+            .zip(&unique.columns)
+            .collect();
+        check_key(file, &at, &parts, unique.cached)?;
         let names: Vec<&Name> = indexes.iter().map(|&i| &columns[i].name).collect();
         uniques.push(UniqueKey {
-            name: key_name(file, &table.name, "uq", &name, &names, unique.name.as_ref())?,
+            name: key_name(file, &at, "uq", &name, &names, unique.name.as_ref())?,
             columns: indexes,
             cached: unique.cached,
         });
@@ -295,9 +305,16 @@ fn table_ir(file: &str, table: &TableAst) -> Result<Table, SchemaError> {
             };
             parts.push((position, order));
         }
+        let at = spanned(index.pos, "index");
+        let checked: Vec<(&Column, &Spanned<String>)> = parts
+            .iter()
+            .map(|&(i, _)| &columns[i])
+            .zip(index.columns.iter().map(|(c, _)| c))
+            .collect();
+        check_key(file, &at, &checked, false)?;
         let names: Vec<&Name> = parts.iter().map(|&(i, _)| &columns[i].name).collect();
         indexes.push(Index {
-            name: key_name(file, &table.name, "idx", &name, &names, index.name.as_ref())?,
+            name: key_name(file, &at, "idx", &name, &names, index.name.as_ref())?,
             columns: parts,
         });
     }
@@ -310,13 +327,21 @@ fn table_ir(file: &str, table: &TableAst) -> Result<Table, SchemaError> {
         uniques,
         indexes,
     };
-    check_keys(file, table, &table_ir)?;
+    check_primary_key(file, table, &table_ir)?;
     Ok(table_ir)
+}
+
+fn spanned(pos: Pos, text: &str) -> Spanned<String> {
+    Spanned {
+        value: text.to_owned(),
+        pos,
+        text: text.to_owned(),
+    }
 }
 
 fn key_name(
     file: &str,
-    table: &Spanned<String>,
+    key: &Spanned<String>,
     prefix: &str,
     table_name: &Name,
     columns: &[&Name],
@@ -328,7 +353,7 @@ fn key_name(
             let columns: Vec<&str> = columns.iter().map(|c| c.snake.as_str()).collect();
             (
                 format!("{prefix}_{}_{}", table_name.snake, columns.join("_")),
-                table,
+                key,
             )
         }
     };
@@ -343,9 +368,8 @@ fn key_name(
     Ok(name)
 }
 
-/// Checks that keyed columns can be indexed on every database and that cached keys have types a
-/// cache key can spell.
-fn check_keys(file: &str, ast: &TableAst, table: &Table) -> Result<(), SchemaError> {
+/// Checks that the primary key is a non-null integer or string.
+fn check_primary_key(file: &str, ast: &TableAst, table: &Table) -> Result<(), SchemaError> {
     let pk_ast = &ast.columns[table.primary_key];
     let pk = table.pk();
     if !(pk.ty.is_integer() || matches!(pk.ty, ColumnType::String(_))) {
@@ -364,60 +388,52 @@ fn check_keys(file: &str, ast: &TableAst, table: &Table) -> Result<(), SchemaErr
             "remove `null`",
         ));
     }
+    Ok(())
+}
 
-    let keys = table
-        .uniques
-        .iter()
-        .map(|u| (u.columns.clone(), u.cached))
-        .chain(
-            table
-                .indexes
-                .iter()
-                .map(|i| (i.columns.iter().map(|c| c.0).collect(), false)),
-        );
-    for (columns, cached) in keys {
-        let mut bytes = 0;
-        for &index in &columns {
-            let column = &table.columns[index];
-            let at = &ast.columns[index].name;
-            let Some(size) = key_bytes(column.ty) else {
-                return Err(err(
-                    file,
-                    at,
-                    format!(
-                        "column `{}` cannot be part of a key or index",
-                        column.name.sql
-                    ),
-                    "text, bytes and json cannot be indexed on MySQL: use string(N)",
-                ));
-            };
-            bytes += size;
-            if cached
-                && !(column.ty.is_integer()
-                    || matches!(column.ty, ColumnType::String(_) | ColumnType::Bool))
-            {
-                return Err(err(
-                    file,
-                    at,
-                    format!(
-                        "column `{}` cannot be part of a cached key",
-                        column.name.sql
-                    ),
-                    "cached keys use integer, string(N) and bool columns",
-                ));
-            }
-        }
-        if bytes > MAX_INDEX_KEY_BYTES {
+/// Checks that a key's columns can be indexed on every database and, for a cached key, that a
+/// cache key can spell their values.
+fn check_key(
+    file: &str,
+    key: &Spanned<String>,
+    columns: &[(&Column, &Spanned<String>)],
+    cached: bool,
+) -> Result<(), SchemaError> {
+    let mut bytes = 0;
+    for (column, at) in columns {
+        let Some(size) = key_bytes(column.ty) else {
             return Err(err(
                 file,
-                &ast.name,
+                at,
                 format!(
-                    "a key of table `{}` takes {bytes} bytes, more than MySQL's {MAX_INDEX_KEY_BYTES}",
-                    table.name.sql
+                    "column `{}` cannot be part of a key or index",
+                    column.name.sql
                 ),
-                "shorten the string(N) columns of the key (4 bytes per character)",
+                "text, bytes and json cannot be indexed on MySQL: use string(N)",
+            ));
+        };
+        bytes += size;
+        let cacheable =
+            column.ty.is_integer() || matches!(column.ty, ColumnType::String(_) | ColumnType::Bool);
+        if cached && !cacheable {
+            return Err(err(
+                file,
+                at,
+                format!(
+                    "column `{}` cannot be part of a cached key",
+                    column.name.sql
+                ),
+                "cached keys use integer, string(N) and bool columns",
             ));
         }
+    }
+    if bytes > MAX_INDEX_KEY_BYTES {
+        return Err(err(
+            file,
+            key,
+            format!("the key takes {bytes} bytes, more than MySQL's {MAX_INDEX_KEY_BYTES}"),
+            "shorten the string(N) columns of the key (4 bytes per character)",
+        ));
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use beehive_runtime::cache::{CacheAside, CachedEntity, ModelError, ModelStore};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use crate::entity::conversation_members::{ActiveModel, Column, Entity, Model};
+use super::super::entity::conversation_members::{ActiveModel, Column, Entity, Model};
 impl CachedEntity for Entity {
     const TABLE: &'static str = "conversation_members";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
@@ -44,17 +44,16 @@ impl ConversationMembersModel {
         conversation_id: i64,
         user_id: i64,
     ) -> Result<Option<Model>, ModelError> {
-        let key = self
-            .store
-            .cache()
-            .key(
-                "conversation_members",
-                "conversation_id,user_id",
-                &[&conversation_id, &user_id],
-            );
         self.store
             .find_by_key(
-                key,
+                self
+                    .store
+                    .cache()
+                    .key(
+                        "conversation_members",
+                        "conversation_id,user_id",
+                        &[&conversation_id, &user_id],
+                    ),
                 Entity::find()
                     .filter(Column::ConversationId.eq(conversation_id))
                     .filter(Column::UserId.eq(user_id)),

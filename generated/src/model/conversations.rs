@@ -3,7 +3,7 @@
 
 use beehive_runtime::cache::{CacheAside, CachedEntity, ModelError, ModelStore};
 use sea_orm::{DatabaseConnection, EntityTrait};
-use crate::entity::conversations::{ActiveModel, Entity, Model};
+use super::super::entity::conversations::{ActiveModel, Entity, Model};
 impl CachedEntity for Entity {
     const TABLE: &'static str = "conversations";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
@@ -29,8 +29,12 @@ impl ConversationsModel {
     }
     /// Returns the row with this primary key, through the cache.
     pub async fn find_one(&self, id: i64) -> Result<Option<Model>, ModelError> {
-        let key = self.store.cache().key("conversations", "id", &[&id]);
-        self.store.find_by_key(key, Entity::find_by_id(id)).await
+        self.store
+            .find_by_key(
+                self.store.cache().key("conversations", "id", &[&id]),
+                Entity::find_by_id(id),
+            )
+            .await
     }
     /// Inserts a row and clears the not-found placeholders of all its cached keys.
     pub async fn insert(&self, row: ActiveModel) -> Result<Model, ModelError> {

@@ -3,7 +3,7 @@
 
 use beehive_runtime::cache::{CacheAside, CachedEntity, ModelError, ModelStore};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use crate::entity::files::{ActiveModel, Column, Entity, Model};
+use super::super::entity::files::{ActiveModel, Column, Entity, Model};
 impl CachedEntity for Entity {
     const TABLE: &'static str = "files";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
@@ -30,17 +30,23 @@ impl FilesModel {
     }
     /// Returns the row with this primary key, through the cache.
     pub async fn find_one(&self, id: i64) -> Result<Option<Model>, ModelError> {
-        let key = self.store.cache().key("files", "id", &[&id]);
-        self.store.find_by_key(key, Entity::find_by_id(id)).await
+        self.store
+            .find_by_key(
+                self.store.cache().key("files", "id", &[&id]),
+                Entity::find_by_id(id),
+            )
+            .await
     }
     /// Returns the row with this (file_hash), through the cache.
     pub async fn find_one_by_file_hash(
         &self,
         file_hash: &str,
     ) -> Result<Option<Model>, ModelError> {
-        let key = self.store.cache().key("files", "file_hash", &[&file_hash]);
         self.store
-            .find_by_key(key, Entity::find().filter(Column::FileHash.eq(file_hash)))
+            .find_by_key(
+                self.store.cache().key("files", "file_hash", &[&file_hash]),
+                Entity::find().filter(Column::FileHash.eq(file_hash)),
+            )
             .await
     }
     /// Inserts a row and clears the not-found placeholders of all its cached keys.

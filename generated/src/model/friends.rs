@@ -3,7 +3,7 @@
 
 use beehive_runtime::cache::{CacheAside, CachedEntity, ModelError, ModelStore};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use crate::entity::friends::{ActiveModel, Column, Entity, Model};
+use super::super::entity::friends::{ActiveModel, Column, Entity, Model};
 impl CachedEntity for Entity {
     const TABLE: &'static str = "friends";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
@@ -39,13 +39,12 @@ impl FriendsModel {
         user_id: i64,
         friend_id: i64,
     ) -> Result<Option<Model>, ModelError> {
-        let key = self
-            .store
-            .cache()
-            .key("friends", "user_id,friend_id", &[&user_id, &friend_id]);
         self.store
             .find_by_key(
-                key,
+                self
+                    .store
+                    .cache()
+                    .key("friends", "user_id,friend_id", &[&user_id, &friend_id]),
                 Entity::find()
                     .filter(Column::UserId.eq(user_id))
                     .filter(Column::FriendId.eq(friend_id)),

@@ -3,7 +3,7 @@
 
 use beehive_runtime::cache::{CacheAside, CachedEntity, ModelError, ModelStore};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use crate::entity::multipart_uploads::{ActiveModel, Column, Entity, Model};
+use super::super::entity::multipart_uploads::{ActiveModel, Column, Entity, Model};
 impl CachedEntity for Entity {
     const TABLE: &'static str = "multipart_uploads";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
@@ -36,12 +36,11 @@ impl MultipartUploadsModel {
         &self,
         upload_id: &str,
     ) -> Result<Option<Model>, ModelError> {
-        let key = self
-            .store
-            .cache()
-            .key("multipart_uploads", "upload_id", &[&upload_id]);
         self.store
-            .find_by_key(key, Entity::find().filter(Column::UploadId.eq(upload_id)))
+            .find_by_key(
+                self.store.cache().key("multipart_uploads", "upload_id", &[&upload_id]),
+                Entity::find().filter(Column::UploadId.eq(upload_id)),
+            )
             .await
     }
     /// Inserts a row and clears the not-found placeholders of all its cached keys.

@@ -3,7 +3,7 @@
 
 use beehive_runtime::cache::{CacheAside, CachedEntity, ModelError, ModelStore};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
-use crate::entity::users::{ActiveModel, Column, Entity, Model};
+use super::super::entity::users::{ActiveModel, Column, Entity, Model};
 impl CachedEntity for Entity {
     const TABLE: &'static str = "users";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
@@ -31,17 +31,23 @@ impl UsersModel {
     }
     /// Returns the row with this primary key, through the cache.
     pub async fn find_one(&self, id: i64) -> Result<Option<Model>, ModelError> {
-        let key = self.store.cache().key("users", "id", &[&id]);
-        self.store.find_by_key(key, Entity::find_by_id(id)).await
+        self.store
+            .find_by_key(
+                self.store.cache().key("users", "id", &[&id]),
+                Entity::find_by_id(id),
+            )
+            .await
     }
     /// Returns the row with this (username), through the cache.
     pub async fn find_one_by_username(
         &self,
         username: &str,
     ) -> Result<Option<Model>, ModelError> {
-        let key = self.store.cache().key("users", "username", &[&username]);
         self.store
-            .find_by_key(key, Entity::find().filter(Column::Username.eq(username)))
+            .find_by_key(
+                self.store.cache().key("users", "username", &[&username]),
+                Entity::find().filter(Column::Username.eq(username)),
+            )
             .await
     }
     /// Returns the row with this (email), through the cache.
@@ -49,8 +55,12 @@ impl UsersModel {
         &self,
         email: &str,
     ) -> Result<Option<Model>, ModelError> {
-        let key = self.store.cache().key("users", "email", &[&email]);
-        self.store.find_by_key(key, Entity::find().filter(Column::Email.eq(email))).await
+        self.store
+            .find_by_key(
+                self.store.cache().key("users", "email", &[&email]),
+                Entity::find().filter(Column::Email.eq(email)),
+            )
+            .await
     }
     /// Inserts a row and clears the not-found placeholders of all its cached keys.
     pub async fn insert(&self, row: ActiveModel) -> Result<Model, ModelError> {
