@@ -11,7 +11,8 @@
 //!   services, indexes what it is given; both upsert by message id, so repeating them is safe.
 //! - SearchMessages searches the conversations `user_id` is a member of, as the chat service's
 //!   GetConversations lists them. The list is cached per user for `search.membership_cache_secs`
-//!   (at most [`MAX_MEMBERSHIP_CACHE`]), so a removed member stops seeing hits within that time.
+//!   (at most [`MAX_MEMBERSHIP_CACHE`]), so a removed member stops seeing hits within that time,
+//!   and a conversation joined a moment ago may take as long to show up in unscoped searches.
 //!   A `conversation_id` missing from a cached list is checked again against the chat service
 //!   before the call is refused, so a member added a moment ago is not refused.
 //! - `page` 0 means 1 and `page_size` 0 means [`DEFAULT_PAGE_SIZE`]; a larger `page_size` than
