@@ -181,6 +181,15 @@ pub struct BenchArgs {
     /// Folder of the in-process deployment's embedded backends; a temporary folder by default.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// Mail outbox of the `--target` deployment, for the fixture's verification codes;
+    /// defaults to `<data_dir>/outbox`.
+    #[arg(long, value_name = "DIR")]
+    pub outbox: Option<PathBuf>,
+
+    /// Chitchat corpus whose messages the `search` scenario indexes first.
+    #[arg(long, value_name = "PATH", default_value_os_t = crate::corpus::dataset_path())]
+    pub dataset: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -4,20 +4,28 @@
 pub mod echo;
 pub mod harness;
 pub mod report;
+pub mod scenarios;
 
 use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 
 use self::echo::EchoServer;
 use self::harness::{LoadOptions, LoadResult, Stop, run_load};
 use self::report::{BenchReport, ReportRow};
+use self::scenarios::Fixture;
 use crate::cli::{BenchArgs, Scenario};
 pub use crate::clients::connect_channels;
+use crate::clients::{Clients, Endpoints};
 use crate::rss;
+use crate::stack::OUTBOX_DIR;
+use beehive_runtime::config::Config;
 
-/// Runs `beehive bench` and prints the report.
-pub async fn run(args: BenchArgs, _config: beehive_runtime::config::Config) -> anyhow::Result<()> {
+/// Runs `beehive bench`: the echo baseline, then the scenario against `--target` or a
+/// deployment started in this process, and prints the report.
+pub async fn run(args: BenchArgs, mut config: Config) -> anyhow::Result<()> {
     let options = LoadOptions {
         concurrency: args.concurrency.max(1),
         warmup: args.warmup,
@@ -27,29 +35,59 @@ pub async fn run(args: BenchArgs, _config: beehive_runtime::config::Config) -> a
         },
         progress: true,
     };
+    let connections = args.connections.max(1);
 
-    let baseline = measure_echo(&options, args.connections).await?;
-    let mut rows = vec![ReportRow::new(
-        Scenario::Echo.as_str(),
-        &baseline,
-        rss::read(None),
-    )];
+    let baseline = measure_echo(&options, connections).await?;
+    let baseline = ReportRow::new(Scenario::Echo.as_str(), &baseline, rss::read(None));
+    let mut rows = vec![baseline.clone()];
 
     if args.scenario != Scenario::Echo {
-        anyhow::bail!(
-            "scenario `{}` needs the six services, which this build does not serve yet",
-            args.scenario.as_str()
-        );
+        let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let (row, stack, _temp) = match &args.target {
+            Some(host) => {
+                let outbox = args
+                    .outbox
+                    .clone()
+                    .unwrap_or_else(|| config.data_dir.join(OUTBOX_DIR));
+                let endpoints = Endpoints::on_host(host, &config);
+                let row = measure_scenario(&args, &options, &endpoints, &outbox, &run_id).await;
+                (row, None, None)
+            }
+            None => {
+                let temp = match &args.data_dir {
+                    Some(dir) => {
+                        config.data_dir = dir.clone();
+                        None
+                    }
+                    None => {
+                        let temp = tempfile::tempdir().context("failed to create a data folder")?;
+                        config.data_dir = temp.path().to_owned();
+                        Some(temp)
+                    }
+                };
+                let stack = crate::replay::start_in_process(config.clone()).await?;
+                let addresses = stack
+                    .addresses()
+                    .ok_or_else(|| anyhow::anyhow!("the in-process deployment lacks a service"))?;
+                let endpoints = Endpoints::from_addresses(addresses);
+                let measured =
+                    measure_scenario(&args, &options, &endpoints, &stack.outbox_dir(), &run_id)
+                        .await;
+                (measured, Some(stack), temp)
+            }
+        };
+        if let Some(stack) = stack {
+            stack.shutdown().await;
+        }
+        let mut row = row?;
+        row.compare_to(&baseline);
+        rows.push(row);
     }
 
-    let baseline_row = rows[0].clone();
-    for row in rows.iter_mut().skip(1) {
-        row.compare_to(&baseline_row);
-    }
     let report = BenchReport {
         cores: std::thread::available_parallelism().map_or(1, usize::from),
         concurrency: options.concurrency,
-        connections: args.connections.max(1),
+        connections,
         target: args
             .target
             .clone()
@@ -77,4 +115,25 @@ async fn measure_echo(options: &LoadOptions, connections: usize) -> anyhow::Resu
     let result = run_load(Scenario::Echo.as_str(), echo::check_call(channels), options).await;
     server.stop().await;
     Ok(result)
+}
+
+/// Builds the fixture, then measures `args.scenario` and reads the server's RSS.
+async fn measure_scenario(
+    args: &BenchArgs,
+    options: &LoadOptions,
+    endpoints: &Endpoints,
+    outbox: &Path,
+    run_id: &str,
+) -> anyhow::Result<ReportRow> {
+    let clients = Clients::connect(endpoints, args.connections.max(1)).await?;
+    eprintln!("setting up the {} fixture", args.scenario.as_str());
+    let fixture = Arc::new(Fixture::build(clients, outbox, run_id).await?);
+    let call = fixture.scenario(args.scenario, &args.dataset).await?;
+    let result = run_load(args.scenario.as_str(), call, options).await;
+    let server_rss = match (&args.target, args.server_pid) {
+        (Some(_), Some(pid)) => rss::read(Some(pid)),
+        (Some(_), None) => None,
+        (None, _) => rss::read(None),
+    };
+    Ok(ReportRow::new(args.scenario.as_str(), &result, server_rss))
 }
