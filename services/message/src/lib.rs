@@ -10,8 +10,9 @@
 //! let server = beehive_generated::message::server(Arc::new(service), limits);
 //! ```
 //!
-//! `MessageService::new` must run inside a Tokio runtime: on SQLite it starts the task that
-//! commits concurrent sends together in one transaction. [`MessageService::spawn_relay`] starts
+//! `MessageService::new` must run inside a Tokio runtime: it starts the writer tasks that
+//! commit concurrent sends together in one transaction (one on SQLite, four on PostgreSQL,
+//! none on MySQL, where each send has its own transaction). [`MessageService::spawn_relay`] starts
 //! the outbox relay that publishes `message.push` and `message.index`.
 //!
 //! # Decisions where the contracts are silent
@@ -78,7 +79,7 @@ pub struct MessageService {
 }
 
 impl MessageService {
-    /// Builds the service and, on SQLite, starts its batching writer task.
+    /// Builds the service and starts its writer tasks.
     pub fn new(deps: MessageDeps) -> Self {
         let outbox = Outbox::new(OUTBOX_TABLE).unwrap_or_else(|_| unreachable!("valid table name"));
         let writer = writer::SendWriter::new(deps.db.clone(), outbox.clone());

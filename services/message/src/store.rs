@@ -1,6 +1,8 @@
 //! SQL of the message service: the send transaction's steps, history pages and counters.
 
-use beehive_generated::entity::{conversation_counters, messages, sender_counters};
+use std::collections::{BTreeMap, HashMap};
+
+use beehive_generated::entity::{conversation_counters, message_outbox, messages, sender_counters};
 use beehive_generated::pb::message::{ConversationStats, MessageInfo};
 use beehive_runtime::bus::{Event, Outbox, OutboxError, TOPIC_MESSAGE_INDEX, TOPIC_MESSAGE_PUSH};
 use chrono::{DateTime, Utc};
@@ -21,6 +23,9 @@ pub(crate) enum StoreError {
     Db(#[from] DbErr),
     #[error(transparent)]
     Outbox(#[from] OutboxError),
+    /// The sender already stored a message under this `client_msg_id`.
+    #[error("the client message id is already stored")]
+    DuplicateClientId,
 }
 
 impl StoreError {
@@ -32,6 +37,7 @@ impl StoreError {
                 matches!(source.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
             }
             Self::Outbox(_) => false,
+            Self::DuplicateClientId => true,
         }
     }
 }
@@ -343,4 +349,175 @@ pub(crate) async fn stats<C: ConnectionTrait>(
             })
         })
         .collect())
+}
+
+/// Writes several messages with four statements, inside the caller's transaction: one upsert
+/// of the conversation counters (locking them in conversation order), one multi-row insert of
+/// the messages, one upsert of the sender counters and one insert of the events. Returns the
+/// stored messages in the order of `batch`. Needs `RETURNING` (PostgreSQL, SQLite).
+pub(crate) async fn insert_batch<C: ConnectionTrait>(
+    conn: &C,
+    batch: &[&NewMessage],
+    now: DateTime<Utc>,
+) -> Result<Vec<messages::Model>, DbErr> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut per_conversation: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut per_sender: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+    for message in batch {
+        *per_conversation.entry(message.conversation_id).or_default() += 1;
+        *per_sender
+            .entry((message.conversation_id, message.sender_id))
+            .or_default() += 1;
+    }
+
+    let last_seqs = bump_counters(conn, &per_conversation, now).await?;
+    // Next seq to hand out per conversation, in batch order.
+    let mut next: HashMap<i64, i64> = per_conversation
+        .iter()
+        .map(|(&conversation_id, &count)| {
+            let last = last_seqs.get(&conversation_id).copied().unwrap_or(count);
+            (conversation_id, last - count + 1)
+        })
+        .collect();
+    let mut seqs = Vec::with_capacity(batch.len());
+    for message in batch {
+        let seq = next.entry(message.conversation_id).or_insert(1);
+        seqs.push(*seq);
+        *seq += 1;
+    }
+
+    let rows = batch
+        .iter()
+        .zip(&seqs)
+        .map(|(message, &seq)| messages::ActiveModel {
+            id: ActiveValue::NotSet,
+            conversation_id: ActiveValue::Set(message.conversation_id),
+            sender_id: ActiveValue::Set(message.sender_id),
+            seq: ActiveValue::Set(seq),
+            content_type: ActiveValue::Set(message.content_type),
+            content: ActiveValue::Set(message.content.clone()),
+            extra_data: ActiveValue::Set(message.extra_data.clone()),
+            status: ActiveValue::Set(0),
+            client_msg_id: ActiveValue::Set(message.client_msg_id.clone()),
+            created_at: ActiveValue::Set(now),
+        });
+    let inserted = messages::Entity::insert_many(rows)
+        .exec_with_returning(conn)
+        .await?;
+    // RETURNING gives no order guarantee: match rows by their unique (conversation, seq).
+    let mut by_seq: HashMap<(i64, i64), messages::Model> = inserted
+        .into_iter()
+        .map(|row| ((row.conversation_id, row.seq), row))
+        .collect();
+    let mut stored = Vec::with_capacity(batch.len());
+    for (message, &seq) in batch.iter().zip(&seqs) {
+        let row = by_seq
+            .remove(&(message.conversation_id, seq))
+            .ok_or(DbErr::RecordNotInserted)?;
+        stored.push(row);
+    }
+
+    bump_sent_counts(conn, &per_sender).await?;
+
+    let events = stored.iter().flat_map(|row| {
+        let payload = event_payload(row).to_string();
+        [TOPIC_MESSAGE_PUSH, TOPIC_MESSAGE_INDEX].map(|topic| message_outbox::ActiveModel {
+            id: ActiveValue::NotSet,
+            event_id: ActiveValue::Set(event_id(topic, row.id).to_string()),
+            topic: ActiveValue::Set(topic.to_owned()),
+            payload: ActiveValue::Set(payload.clone()),
+            created_at: ActiveValue::Set(now),
+            attempts: ActiveValue::Set(0),
+        })
+    });
+    message_outbox::Entity::insert_many(events)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(stored)
+}
+
+/// Adds each count to its conversation counter (creating missing counters) and returns the
+/// new `last_seq` per conversation.
+async fn bump_counters<C: ConnectionTrait>(
+    conn: &C,
+    per_conversation: &BTreeMap<i64, i64>,
+    now: DateTime<Utc>,
+) -> Result<HashMap<i64, i64>, DbErr> {
+    let mut upsert = Query::insert()
+        .into_table(conversation_counters::Entity)
+        .columns([
+            conversation_counters::Column::ConversationId,
+            conversation_counters::Column::LastSeq,
+            conversation_counters::Column::LastMessageAt,
+        ])
+        .on_conflict(
+            OnConflict::column(conversation_counters::Column::ConversationId)
+                .value(
+                    conversation_counters::Column::LastSeq,
+                    Expr::col((
+                        conversation_counters::Entity,
+                        conversation_counters::Column::LastSeq,
+                    ))
+                    .add(Expr::col((
+                        Alias::new("excluded"),
+                        conversation_counters::Column::LastSeq,
+                    ))),
+                )
+                .update_column(conversation_counters::Column::LastMessageAt)
+                .to_owned(),
+        )
+        .returning(Query::returning().columns([
+            conversation_counters::Column::ConversationId,
+            conversation_counters::Column::LastSeq,
+        ]))
+        .to_owned();
+    for (&conversation_id, &count) in per_conversation {
+        upsert.values_panic([conversation_id.into(), count.into(), now.into()]);
+    }
+    let rows = conn.query_all(&upsert).await?;
+    let mut last_seqs = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let conversation_id: i64 = row.try_get("", "conversation_id")?;
+        let last_seq: i64 = row.try_get("", "last_seq")?;
+        last_seqs.insert(conversation_id, last_seq);
+    }
+    if last_seqs.len() != per_conversation.len() {
+        return Err(DbErr::RecordNotUpdated);
+    }
+    Ok(last_seqs)
+}
+
+/// Adds each count to its (conversation, sender) counter, creating missing counters.
+async fn bump_sent_counts<C: ConnectionTrait>(
+    conn: &C,
+    per_sender: &BTreeMap<(i64, i64), i64>,
+) -> Result<(), DbErr> {
+    let mut upsert = Query::insert()
+        .into_table(sender_counters::Entity)
+        .columns([
+            sender_counters::Column::ConversationId,
+            sender_counters::Column::UserId,
+            sender_counters::Column::SentCount,
+        ])
+        .on_conflict(
+            OnConflict::columns([
+                sender_counters::Column::ConversationId,
+                sender_counters::Column::UserId,
+            ])
+            .value(
+                sender_counters::Column::SentCount,
+                Expr::col((sender_counters::Entity, sender_counters::Column::SentCount)).add(
+                    Expr::col((Alias::new("excluded"), sender_counters::Column::SentCount)),
+                ),
+            )
+            .to_owned(),
+        )
+        .to_owned();
+    for (&(conversation_id, user_id), &count) in per_sender {
+        upsert.values_panic([conversation_id.into(), user_id.into(), count.into()]);
+    }
+    conn.execute(&upsert).await?;
+    Ok(())
 }
