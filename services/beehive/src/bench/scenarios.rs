@@ -188,7 +188,7 @@ impl Fixture {
             let number = counter.fetch_add(1, Ordering::Relaxed);
             Box::pin(async move {
                 let (a, b, conversation) = fixture.chats[worker % fixture.chats.len()];
-                let sender = if number % 2 == 0 { a } else { b };
+                let sender = if number.is_multiple_of(2) { a } else { b };
                 fixture
                     .send_text(
                         worker,
@@ -207,7 +207,7 @@ impl Fixture {
         let chats = &self.chats[..HISTORY_CHATS.min(self.chats.len())];
         for (index, &(a, b, conversation)) in chats.iter().enumerate() {
             for number in 0..HISTORY_MESSAGES {
-                let sender = if number % 2 == 0 { a } else { b };
+                let sender = if number.is_multiple_of(2) { a } else { b };
                 self.send_text(index, sender, conversation, format!("history {number}"))
                     .await
                     .context("failed to fill a chat for the history scenario")?;
