@@ -300,3 +300,33 @@ async fn part_numbers_are_bounded() {
     }
     assert!(!dir.path().join("uploads").join(upload.as_str()).exists());
 }
+
+#[tokio::test]
+async fn concurrent_puts_of_same_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(LocalStore::open(dir.path()).await.unwrap());
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 13) as u8).collect();
+
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = std::sync::Arc::clone(&store);
+        let chunks: Vec<Vec<u8>> = data.chunks(4_096).map(<[u8]>::to_vec).collect();
+        tasks.push(tokio::spawn(
+            async move { store.put(stream_of(chunks)).await },
+        ));
+    }
+    let mut hashes = Vec::new();
+    for task in tasks {
+        hashes.push(task.await.unwrap().unwrap().hash);
+    }
+
+    hashes.dedup();
+    assert_eq!(hashes.len(), 1);
+    assert_eq!(read_all(&store, &hashes[0]).await, data);
+    let files = files_under(&dir.path().join("files"));
+    assert_eq!(
+        files,
+        vec![store.object_path(&hashes[0])],
+        "temp files were left behind"
+    );
+}
