@@ -22,7 +22,7 @@ use super::{Bus, BusError, Event, MAX_TOPIC_LEN};
 
 /// Longest accepted table name.
 const MAX_TABLE_NAME_LEN: usize = 63;
-/// Longest pause between relay attempts while publishing keeps failing.
+/// Maximum pause between relay attempts while publishing keeps failing.
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(10);
 
 const COL_ID: &str = "id";

@@ -4,9 +4,9 @@
 //! - `X`: durable topic exchange that events are published to, with their topic as routing key.
 //! - `X.dead`: durable direct exchange for dead letters, routed by consumer group name.
 //! - `X.<group>`: durable queue shared by a competing group.
-//! - `X.<group>.<uuid>`: one queue per fan-out subscriber. It is durable so it survives a
-//!   broker restart, and expires 60 s after its subscriber went away (`x-expires`); stopping
-//!   the subscription deletes it at once.
+//! - `X.<group>.<uuid>`: one queue per fan-out subscriber. It is durable, so it survives a
+//!   broker restart. The broker deletes it 60 s after its subscriber went away (`x-expires`),
+//!   and stopping the subscription deletes it at once.
 //! - `X.dead.<group>`: durable dead-letter queue of a group; every queue above names `X.dead`
 //!   as its dead-letter exchange and the group as its dead-letter routing key.
 //!

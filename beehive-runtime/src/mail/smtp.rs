@@ -21,7 +21,7 @@ pub struct SmtpMailer {
 
 impl std::fmt::Debug for SmtpMailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The transport holds credentials, so only the sender is shown.
+        // The transport contains credentials, so only the sender is shown.
         f.debug_struct("SmtpMailer")
             .field("from", &self.from)
             .finish_non_exhaustive()

@@ -12,9 +12,9 @@
 //!   (case-insensitive), and a run of two or more CJK characters matches wherever it occurs as
 //!   a substring. Hits must belong to one of the given conversations; an empty set matches
 //!   nothing.
-//! - Hits are ordered newest first (`created_at` descending, then `message_id` descending),
-//!   paged from page 1, with the exact number of matches in `total`; a page past the end is
-//!   empty and still reports the total.
+//! - Hits are ordered newest first (`created_at` descending, then `message_id` descending) and
+//!   paged from page 1. `total` is the exact number of matches, and a page past the end is
+//!   empty but still reports the total.
 //! - `highlight` is the content (or the best fragment of a long message), HTML-escaped, with
 //!   each matched word or CJK substring wrapped in `<em>…</em>`.
 //! - Writes become searchable after the next refresh: within one second on their own, or at

@@ -28,7 +28,7 @@ use super::{MessageDocument, SearchEngine, SearchError, SearchHit, SearchPage, S
 const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 /// Indexing memory budget per writer thread, in bytes.
 const WRITER_MEMORY_PER_THREAD: usize = 64 * 1024 * 1024;
-/// Longest wait for another writer to release the index lock.
+/// Maximum wait for another writer to release the index lock.
 const WRITER_LOCK_WAIT: Duration = Duration::from_secs(5);
 /// Most writer threads; tantivy gains little past this on message-sized documents.
 const MAX_WRITER_THREADS: usize = 4;

@@ -18,8 +18,8 @@ use super::{
 
 /// Size of the chunks [`LocalStore::get`] yields, in bytes.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
-/// Directory under `files/` that holds writes in progress; it never collides with a two-hex-digit
-/// fan-out directory.
+/// Directory under `files/` for writes in progress. Its name never collides with a
+/// two-hex-digit fan-out directory.
 const TEMP_DIR: &str = "tmp";
 
 /// Content-addressed storage in a directory tree under the data directory.

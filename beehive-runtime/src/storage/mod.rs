@@ -116,7 +116,7 @@ impl fmt::Display for UploadId {
     }
 }
 
-/// What a write stored: the content hash and the size in bytes.
+/// Result of a write: the content hash and the size in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredObject {
     pub hash: ContentHash,
