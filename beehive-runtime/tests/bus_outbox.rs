@@ -102,8 +102,8 @@ async fn failed_publish_keeps_rows(db: &TestDb) {
     assert!(rows.iter().all(|row| row.attempts == 2), "{rows:?}");
 }
 
-/// A relay killed after the bus confirmed but before the delete loses nothing; the next
-/// relay publishes the batch again and the consumer drops the copies.
+/// A relay killed after the bus confirmed but before the delete loses nothing. The next
+/// relay publishes the batch again, and the consumer drops the copies.
 async fn killed_relay_loses_nothing(db: &TestDb) {
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(retry_policy()));
     let recorder = Recorder::new();

@@ -241,7 +241,7 @@ impl SmtpSink {
         Self::spawn(false).await
     }
 
-    /// Starts a sink that answers every RCPT with 550.
+    /// Starts a sink that replies to every RCPT with 550.
     async fn start_rejecting() -> Self {
         Self::spawn(true).await
     }

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 /// Handler calls per event in the tests.
 pub const MAX_ATTEMPTS: u32 = 3;
-/// Longest wait for deliveries before a test fails.
+/// Maximum wait for deliveries before a test fails.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub fn retry_policy() -> RetryPolicy {
