@@ -8,6 +8,8 @@ pub const SERVICE_NAME: &str = "chat.ChatService";
 
 /// Marker types, one per RPC, implementing `beehive_runtime::rpc::Rpc`.
 pub mod rpc {
+    /// Creates a conversation.
+    ///
     /// `/chat.ChatService/CreateConversation`: takes `chat.CreateConversationRequest`, returns `chat.CreateConversationResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct CreateConversation;
@@ -26,6 +28,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Lists a user's conversations.
+    ///
     /// `/chat.ChatService/GetConversations`: takes `chat.GetConversationsRequest`, returns `chat.ConversationsResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct GetConversations;
@@ -44,6 +48,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Gets a conversation with its members.
+    ///
     /// `/chat.ChatService/GetConversationDetail`: takes `chat.GetConversationDetailRequest`, returns `chat.ConversationDetailResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct GetConversationDetail;
@@ -62,6 +68,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Adds members to a conversation.
+    ///
     /// `/chat.ChatService/AddMembers`: takes `chat.AddMembersRequest`, returns `chat.CommonResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct AddMembers;
@@ -80,6 +88,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Removes members from a conversation.
+    ///
     /// `/chat.ChatService/RemoveMembers`: takes `chat.RemoveMembersRequest`, returns `chat.CommonResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct RemoveMembers;
@@ -98,6 +108,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Changes a member's unread count (internal).
+    ///
     /// `/chat.ChatService/UpdateUnreadCount`: takes `chat.UpdateUnreadCountRequest`, returns `chat.CommonResponse`; open to service tokens only.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct UpdateUnreadCount;
@@ -116,6 +128,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Service;
     }
 
+    /// Marks a conversation as read.
+    ///
     /// `/chat.ChatService/MarkRead`: takes `chat.MarkReadRequest`, returns `chat.CommonResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct MarkRead;
@@ -134,6 +148,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Updates a conversation's name or avatar.
+    ///
     /// `/chat.ChatService/UpdateConversationInfo`: takes `chat.UpdateConversationInfoRequest`, returns `chat.CommonResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct UpdateConversationInfo;
@@ -152,6 +168,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Checks whether a user is a member of a conversation.
+    ///
     /// `/chat.ChatService/CheckMember`: takes `chat.CheckMemberRequest`, returns `chat.CheckMemberResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct CheckMember;

@@ -8,6 +8,8 @@ pub const SERVICE_NAME: &str = "file.FileService";
 
 /// Marker types, one per RPC, implementing `beehive_runtime::rpc::Rpc`.
 pub mod rpc {
+    /// Uploads a file in one call.
+    ///
     /// `/file.FileService/UploadFile`: takes `file.UploadFileRequest`, returns `file.UploadFileResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct UploadFile;
@@ -26,6 +28,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Gets a file's metadata.
+    ///
     /// `/file.FileService/GetFileInfo`: takes `file.GetFileInfoRequest`, returns `file.FileInfoResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct GetFileInfo;
@@ -44,6 +48,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Deletes a file.
+    ///
     /// `/file.FileService/DeleteFile`: takes `file.DeleteFileRequest`, returns `file.CommonResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct DeleteFile;
@@ -62,6 +68,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Checks whether content with a hash is stored (deduplication).
+    ///
     /// `/file.FileService/CheckFileExists`: takes `file.CheckFileExistsRequest`, returns `file.CheckFileExistsResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct CheckFileExists;
@@ -80,6 +88,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Starts a multipart upload.
+    ///
     /// `/file.FileService/InitMultipartUpload`: takes `file.InitMultipartUploadRequest`, returns `file.InitMultipartUploadResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct InitMultipartUpload;
@@ -98,6 +108,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Uploads one part.
+    ///
     /// `/file.FileService/UploadPart`: takes `file.UploadPartRequest`, returns `file.UploadPartResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct UploadPart;
@@ -116,6 +128,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Completes a multipart upload.
+    ///
     /// `/file.FileService/CompleteMultipartUpload`: takes `file.CompleteMultipartUploadRequest`, returns `file.UploadFileResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct CompleteMultipartUpload;
@@ -134,6 +148,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Gets a multipart upload's progress, so an interrupted upload can resume.
+    ///
     /// `/file.FileService/GetUploadStatus`: takes `file.GetUploadStatusRequest`, returns `file.UploadStatusResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct GetUploadStatus;
@@ -152,6 +168,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Streams a file's content in chunks.
+    ///
     /// `/file.FileService/DownloadFile`: takes `file.DownloadFileRequest`, returns a stream of `file.FileChunk`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct DownloadFile;

@@ -8,6 +8,8 @@ pub const SERVICE_NAME: &str = "friend.FriendService";
 
 /// Marker types, one per RPC, implementing `beehive_runtime::rpc::Rpc`.
 pub mod rpc {
+    /// Sends a friend request.
+    ///
     /// `/friend.FriendService/SendFriendRequest`: takes `friend.SendFriendRequestRequest`, returns `friend.SendFriendRequestResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct SendFriendRequest;
@@ -26,6 +28,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Accepts or rejects a friend request.
+    ///
     /// `/friend.FriendService/HandleFriendRequest`: takes `friend.HandleFriendRequestRequest`, returns `friend.CommonResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct HandleFriendRequest;
@@ -44,6 +48,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Lists friend requests.
+    ///
     /// `/friend.FriendService/GetFriendRequests`: takes `friend.GetFriendRequestsRequest`, returns `friend.FriendRequestsResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct GetFriendRequests;
@@ -62,6 +68,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Lists friends.
+    ///
     /// `/friend.FriendService/GetFriends`: takes `friend.GetFriendsRequest`, returns `friend.FriendsResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct GetFriends;
@@ -80,6 +88,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Deletes a friend.
+    ///
     /// `/friend.FriendService/DeleteFriend`: takes `friend.DeleteFriendRequest`, returns `friend.CommonResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct DeleteFriend;
@@ -98,6 +108,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Checks whether two users are friends.
+    ///
     /// `/friend.FriendService/IsFriend`: takes `friend.IsFriendRequest`, returns `friend.IsFriendResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct IsFriend;
@@ -116,6 +128,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Updates a friend's remark.
+    ///
     /// `/friend.FriendService/UpdateFriendRemark`: takes `friend.UpdateFriendRemarkRequest`, returns `friend.CommonResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct UpdateFriendRemark;

@@ -8,6 +8,8 @@ pub const SERVICE_NAME: &str = "message.MessageService";
 
 /// Marker types, one per RPC, implementing `beehive_runtime::rpc::Rpc`.
 pub mod rpc {
+    /// Sends a message.
+    ///
     /// `/message.MessageService/SendMessage`: takes `message.SendMessageRequest`, returns `message.SendMessageResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct SendMessage;
@@ -26,6 +28,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Gets message history.
+    ///
     /// `/message.MessageService/GetMessages`: takes `message.GetMessagesRequest`, returns `message.MessagesResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct GetMessages;
@@ -44,6 +48,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Updates a message's status.
+    ///
     /// `/message.MessageService/UpdateMessageStatus`: takes `message.UpdateMessageStatusRequest`, returns `message.CommonResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct UpdateMessageStatus;
@@ -62,6 +68,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Gets one message.
+    ///
     /// `/message.MessageService/GetMessageDetail`: takes `message.GetMessageDetailRequest`, returns `message.MessageInfo`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct GetMessageDetail;
@@ -80,6 +88,9 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Gets per-conversation counters: last sequence number, last message time and the number
+    /// of messages a user sent, used to compute exact unread counts.
+    ///
     /// `/message.MessageService/GetConversationStats`: takes `message.GetConversationStatsRequest`, returns `message.ConversationStatsResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct GetConversationStats;

@@ -8,6 +8,8 @@ pub const SERVICE_NAME: &str = "search.SearchService";
 
 /// Marker types, one per RPC, implementing `beehive_runtime::rpc::Rpc`.
 pub mod rpc {
+    /// Searches messages.
+    ///
     /// `/search.SearchService/SearchMessages`: takes `search.SearchMessagesRequest`, returns `search.SearchMessagesResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct SearchMessages;
@@ -26,6 +28,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Indexes a message (internal).
+    ///
     /// `/search.SearchService/IndexMessage`: takes `search.IndexMessageRequest`, returns `search.CommonResponse`; open to service tokens only.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct IndexMessage;
@@ -44,6 +48,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Service;
     }
 
+    /// Removes a message from the index (internal).
+    ///
     /// `/search.SearchService/DeleteMessageIndex`: takes `search.DeleteMessageIndexRequest`, returns `search.CommonResponse`; open to service tokens only.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct DeleteMessageIndex;

@@ -8,6 +8,8 @@ pub const SERVICE_NAME: &str = "user.UserService";
 
 /// Marker types, one per RPC, implementing `beehive_runtime::rpc::Rpc`.
 pub mod rpc {
+    /// Registers a user.
+    ///
     /// `/user.UserService/Register`: takes `user.RegisterRequest`, returns `user.RegisterResponse`; open to public.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Register;
@@ -26,6 +28,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Public;
     }
 
+    /// Logs a user in.
+    ///
     /// `/user.UserService/Login`: takes `user.LoginRequest`, returns `user.LoginResponse`; open to public.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Login;
@@ -44,6 +48,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Public;
     }
 
+    /// Gets a user's profile.
+    ///
     /// `/user.UserService/GetUserInfo`: takes `user.GetUserInfoRequest`, returns `user.UserInfoResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct GetUserInfo;
@@ -62,6 +68,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Gets several users' profiles.
+    ///
     /// `/user.UserService/GetUsersByIds`: takes `user.GetUsersByIdsRequest`, returns `user.UsersResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct GetUsersByIds;
@@ -80,6 +88,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Updates a user's profile.
+    ///
     /// `/user.UserService/UpdateUserInfo`: takes `user.UpdateUserInfoRequest`, returns `user.CommonResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct UpdateUserInfo;
@@ -98,6 +108,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Sends an email verification code.
+    ///
     /// `/user.UserService/SendVerificationCode`: takes `user.SendCodeRequest`, returns `user.CommonResponse`; open to public.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct SendVerificationCode;
@@ -116,6 +128,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Public;
     }
 
+    /// Checks an email verification code.
+    ///
     /// `/user.UserService/VerifyCode`: takes `user.VerifyCodeRequest`, returns `user.CommonResponse`; open to public.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct VerifyCode;
@@ -134,6 +148,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Public;
     }
 
+    /// Updates a user's online status.
+    ///
     /// `/user.UserService/UpdateOnlineStatus`: takes `user.UpdateOnlineStatusRequest`, returns `user.CommonResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct UpdateOnlineStatus;
@@ -152,6 +168,8 @@ pub mod rpc {
         const ACCESS: ::beehive_runtime::rpc::Access = ::beehive_runtime::rpc::Access::Authenticated;
     }
 
+    /// Checks a user's password.
+    ///
     /// `/user.UserService/VerifyPassword`: takes `user.VerifyPasswordRequest`, returns `user.VerifyPasswordResponse`; open to authenticated callers.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct VerifyPassword;

@@ -73,10 +73,15 @@ pub fn stub(package: &Package, service: &Service, rpc: &Rpc) -> TokenStream {
     } else {
         format!("`{}`", rpc.output.full_name)
     };
-    let doc = inner_doc_lines(&format!(
+    let mut text = format!(
         "`{name}` (`/{}/{name}`): takes `{}`, returns {returns}.",
         service.full_name, rpc.input.full_name
-    ));
+    );
+    if let Some(comment) = &rpc.comment {
+        text.push_str("\n\n");
+        text.push_str(comment);
+    }
+    let doc = inner_doc_lines(&text);
     quote! {
         #doc
 

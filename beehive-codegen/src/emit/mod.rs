@@ -108,12 +108,21 @@ pub fn external_type(path: &RustPath) -> TokenStream {
 
 /// `#[doc = "..."]` attributes for each line of `text`.
 pub fn doc_lines(text: &str) -> TokenStream {
-    let lines = text.lines().map(|line| format!(" {line}"));
+    let lines = text.lines().map(doc_line);
     quote!(#(#[doc = #lines])*)
 }
 
 /// `#![doc = "..."]` attributes for each line of `text`, for a module's own documentation.
 pub fn inner_doc_lines(text: &str) -> TokenStream {
-    let lines = text.lines().map(|line| format!(" {line}"));
+    let lines = text.lines().map(doc_line);
     quote!(#(#![doc = #lines])*)
+}
+
+/// One doc line as rustdoc expects it: a space after `///`, none on an empty line.
+fn doc_line(line: &str) -> String {
+    if line.is_empty() {
+        String::new()
+    } else {
+        format!(" {line}")
+    }
 }

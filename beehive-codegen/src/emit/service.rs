@@ -148,11 +148,17 @@ fn marker(service: &Service, rpc: &Rpc) -> TokenStream {
     } else {
         format!("`{}`", rpc.output.full_name)
     };
-    let doc = doc_lines(&format!(
+    let mut text = String::new();
+    if let Some(comment) = &rpc.comment {
+        text.push_str(comment);
+        text.push_str("\n\n");
+    }
+    text.push_str(&format!(
         "`{path}`: takes `{}`, returns {returns}; open to {}.",
         rpc.input.full_name,
         access_word(rpc.access)
     ));
+    let doc = doc_lines(&text);
     quote! {
         #doc
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]

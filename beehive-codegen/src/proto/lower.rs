@@ -215,7 +215,7 @@ fn lower_service(
         trait_name,
         module: None,
         rpcs,
-        comment: None,
+        comment: leading_comment(service.parent_file_descriptor_proto(), service.path()),
     })
 }
 
@@ -266,9 +266,28 @@ fn lower_rpc(method: &MethodDescriptor, file: &str, options: &Options) -> Result
         output,
         server_streaming: method.is_server_streaming(),
         access: read_access(&method.options(), options, method, file)?,
-        comment: None,
+        comment: leading_comment(
+            method.parent_service().parent_file_descriptor_proto(),
+            method.path(),
+        ),
         name,
     })
+}
+
+/// The trimmed leading comment of the element at `path`, from the file's source info.
+fn leading_comment(file: &prost_types::FileDescriptorProto, path: &[i32]) -> Option<String> {
+    let info = file.source_code_info.as_ref()?;
+    let location = info
+        .location
+        .iter()
+        .find(|location| location.path == path)?;
+    let text: Vec<&str> = location
+        .leading_comments()
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    (!text.is_empty()).then(|| text.join("\n"))
 }
 
 fn type_ref(
