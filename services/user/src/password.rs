@@ -1,6 +1,8 @@
 //! bcrypt hashing off the async threads, with at most one hash per CPU core at a time.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use beehive_runtime::ServiceError;
 use tokio::sync::{OnceCell, Semaphore};
@@ -12,12 +14,17 @@ const DECOY_PASSWORD: &str = "decoy password for unknown accounts";
 /// Hashes and verifies passwords with bcrypt on tokio's blocking pool.
 ///
 /// A semaphore sized to the available cores bounds the hashes running at once: more would only
-/// queue inside the OS scheduler and starve the async workers that serve cheap calls.
+/// queue inside the OS scheduler and starve the async workers that serve cheap calls. A call
+/// whose deadline would pass before its hash could finish fails without hashing, because the
+/// caller would never see the result and the CPU time would be taken from calls that can still
+/// succeed.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     cost: u32,
     permits: Arc<Semaphore>,
     decoy_hash: Arc<OnceCell<String>>,
+    /// Duration of the last hash in microseconds, the estimate for the next one.
+    last_hash_micros: Arc<AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -33,32 +40,44 @@ impl PasswordHasher {
             cost,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             decoy_hash: Arc::new(OnceCell::new()),
+            last_hash_micros: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// Hashes `password` with a fresh salt.
-    pub async fn hash(&self, password: String) -> Result<String, ServiceError> {
+    /// Hashes `password` with a fresh salt, if that can finish before `deadline`.
+    pub async fn hash(&self, password: String, deadline: Instant) -> Result<String, ServiceError> {
         let cost = self.cost;
-        self.run(move || bcrypt::hash(password, cost)).await
+        self.run(deadline, move || bcrypt::hash(password, cost))
+            .await
     }
 
-    /// Checks `password` against a stored bcrypt hash.
-    pub async fn verify(&self, password: String, hash: String) -> Result<bool, ServiceError> {
-        self.run(move || bcrypt::verify(password, &hash)).await
+    /// Checks `password` against a stored bcrypt hash, if that can finish before `deadline`.
+    pub async fn verify(
+        &self,
+        password: String,
+        hash: String,
+        deadline: Instant,
+    ) -> Result<bool, ServiceError> {
+        self.run(deadline, move || bcrypt::verify(password, &hash))
+            .await
     }
 
     /// Spends the same work as [`PasswordHasher::verify`] on an account that does not exist.
-    pub async fn verify_decoy(&self, password: String) -> Result<(), ServiceError> {
+    pub async fn verify_decoy(
+        &self,
+        password: String,
+        deadline: Instant,
+    ) -> Result<(), ServiceError> {
         let decoy = self
             .decoy_hash
-            .get_or_try_init(|| self.hash(DECOY_PASSWORD.to_owned()))
+            .get_or_try_init(|| self.hash(DECOY_PASSWORD.to_owned(), deadline))
             .await?
             .clone();
-        self.verify(password, decoy).await?;
+        self.verify(password, decoy, deadline).await?;
         Ok(())
     }
 
-    async fn run<T, F>(&self, work: F) -> Result<T, ServiceError>
+    async fn run<T, F>(&self, deadline: Instant, work: F) -> Result<T, ServiceError>
     where
         F: FnOnce() -> Result<T, bcrypt::BcryptError> + Send + 'static,
         T: Send + 'static,
@@ -69,8 +88,18 @@ impl PasswordHasher {
             .acquire_owned()
             .await
             .map_err(ServiceError::internal)?;
+        let estimate = Duration::from_micros(self.last_hash_micros.load(Ordering::Relaxed));
+        if deadline.saturating_duration_since(Instant::now()) < estimate {
+            return Err(ServiceError::resource_exhausted(
+                "too many password checks in progress to finish this one before the deadline; retry later",
+            ));
+        }
+        let last_hash_micros = self.last_hash_micros.clone();
         let outcome = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
             let outcome = work();
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            last_hash_micros.store(micros, Ordering::Relaxed);
             drop(permit);
             outcome
         })

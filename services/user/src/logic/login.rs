@@ -30,7 +30,9 @@ impl Handle<rpc::Login> for crate::UserService {
             self.store.user_by_username(account).await?
         };
         let Some(user) = user else {
-            self.hasher.verify_decoy(request.password).await?;
+            self.hasher
+                .verify_decoy(request.password, ctx.deadline)
+                .await?;
             return Err(ServiceError::unauthenticated(BAD_CREDENTIALS));
         };
         let login = &self.config.login;
@@ -45,7 +47,7 @@ impl Handle<rpc::Login> for crate::UserService {
 
         let valid = self
             .hasher
-            .verify(request.password, user.password_hash.clone())
+            .verify(request.password, user.password_hash.clone(), ctx.deadline)
             .await?;
         if !valid {
             self.store

@@ -43,7 +43,7 @@ impl Handle<rpc::Register> for crate::UserService {
             ));
         }
 
-        let password_hash = self.hasher.hash(request.password).await?;
+        let password_hash = self.hasher.hash(request.password, ctx.deadline).await?;
         let now = Utc::now();
         let row = users::ActiveModel {
             username: Set(request.username.clone()),

@@ -21,7 +21,7 @@ impl Handle<rpc::VerifyPassword> for crate::UserService {
 
         let valid = self
             .hasher
-            .verify(request.password, user.password_hash)
+            .verify(request.password, user.password_hash, ctx.deadline)
             .await?;
 
         Ok(VerifyPasswordResponse { valid })
