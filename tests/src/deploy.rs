@@ -106,8 +106,10 @@ impl Deployment {
 
 /// Defaults with free ports, no admin server, `data_dir` and the test bcrypt cost.
 pub fn test_config(data_dir: &std::path::Path) -> Config {
-    let mut config = Config::default();
-    config.data_dir = data_dir.to_owned();
+    let mut config = Config {
+        data_dir: data_dir.to_owned(),
+        ..Config::default()
+    };
     config.auth.bcrypt_cost = TEST_BCRYPT_COST;
     for service in ServiceName::ALL {
         if let Some(settings) = config.service_mut(service.as_str()) {
