@@ -14,7 +14,10 @@
 //! - The resend interval is per address over all purposes, held by a cache key set only when
 //!   absent (`user:code:resend:{email}`), so two concurrent sends produce one code.
 //! - Register checks the code before it spends bcrypt work; the code is used up in the same
-//!   transaction that inserts the user, so a taken name or email leaves the code usable.
+//!   transaction that inserts the user, so a taken name or email leaves the code usable. A new
+//!   user's nickname is their username and `email_verified` is true (the code proved it).
+//! - bcrypt runs on the blocking pool, at most one hash per core at a time; a call whose
+//!   deadline would pass while it waits for a core fails with RESOURCE_EXHAUSTED unhashed.
 //! - Login failures are counted per account in the cache (`user:login:failures:{id}`); after
 //!   `login.max_failures` wrong passwords in a row the account is refused for
 //!   `login.lockout_secs`, even with the right password, and a success resets the count.

@@ -108,3 +108,37 @@ impl PasswordHasher {
         outcome.map_err(ServiceError::internal)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cheapest cost bcrypt accepts, so the tests run fast.
+    const COST: u32 = 4;
+    const LONG: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn hash_then_verify() {
+        let hasher = PasswordHasher::with_concurrency(COST, 2);
+        let deadline = Instant::now() + LONG;
+        let hash = hasher.hash("secret password".to_owned(), deadline).await;
+        let hash = hash.expect("hash");
+        let right = hasher.verify("secret password".to_owned(), hash.clone(), deadline);
+        assert_eq!(right.await.ok(), Some(true));
+        let wrong = hasher.verify("other password".to_owned(), hash, deadline);
+        assert_eq!(wrong.await.ok(), Some(false));
+    }
+
+    #[tokio::test]
+    async fn expired_deadline_skips_hash() {
+        let hasher = PasswordHasher::with_concurrency(COST, 1);
+        let hash = hasher.hash("secret password".to_owned(), Instant::now() + LONG);
+        let hash = hash.await.expect("hash");
+        let estimate = hasher.last_hash_micros.load(Ordering::Relaxed);
+        assert!(estimate > 0);
+
+        let late = hasher.verify("secret password".to_owned(), hash, Instant::now());
+        let code = late.await.err().map(|err| err.code());
+        assert_eq!(code, Some(tonic::Code::ResourceExhausted));
+    }
+}
