@@ -32,3 +32,4 @@ pub mod db;
 pub mod cache;
 pub mod search;
 pub mod backends;
+pub mod rate_limit;
