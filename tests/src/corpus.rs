@@ -31,6 +31,22 @@ pub fn dataset_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/chitchat/dataset.json")
 }
 
+/// Reads the corpus; `None` (after a line saying so) when it is missing outside CI.
+pub fn dataset_text() -> Option<String> {
+    let path = dataset_path();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(err) if std::env::var_os("CI").is_none() => {
+            eprintln!(
+                "skipped: chitchat corpus unreadable at {}: {err}",
+                path.display()
+            );
+            None
+        }
+        Err(err) => panic!("chitchat corpus unreadable at {}: {err}", path.display()),
+    }
+}
+
 /// Computes the counts for the first `limit` conversations in file order.
 pub fn expected(json: &str, limit: usize) -> anyhow::Result<Expected> {
     let ordered = conversation_ids_in_file_order(json)?;

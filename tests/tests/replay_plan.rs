@@ -2,22 +2,7 @@
 
 use beehive::corpus::Corpus;
 use beehive::replay::plan::ReplayPlan;
-use beehive_tests::corpus::{dataset_path, expected};
-
-fn corpus_text() -> Option<String> {
-    let path = dataset_path();
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
-        Err(err) if std::env::var_os("CI").is_none() => {
-            eprintln!(
-                "skipped: chitchat corpus unreadable at {}: {err}",
-                path.display()
-            );
-            None
-        }
-        Err(err) => panic!("chitchat corpus unreadable at {}: {err}", path.display()),
-    }
-}
+use beehive_tests::corpus::{dataset_text, expected};
 
 fn check_limit(text: &str, limit: usize) {
     let want = expected(text, limit).unwrap();
@@ -39,7 +24,7 @@ fn check_limit(text: &str, limit: usize) {
 
 #[test]
 fn plan_matches_corpus_counts() {
-    let Some(text) = corpus_text() else { return };
+    let Some(text) = dataset_text() else { return };
     for limit in [1, 200, usize::MAX] {
         check_limit(&text, limit);
     }
@@ -47,7 +32,7 @@ fn plan_matches_corpus_counts() {
 
 #[test]
 fn full_corpus_expected_numbers() {
-    let Some(text) = corpus_text() else { return };
+    let Some(text) = dataset_text() else { return };
     let want = expected(&text, usize::MAX).unwrap();
     assert_eq!(want.conversations, 7_168);
     assert_eq!(want.messages, 258_145);

@@ -38,6 +38,10 @@ pub struct UpArgs {
     /// Folder of the embedded backends (overrides `data_dir`).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// RabbitMQ topic exchange of this deployment's events (default `beehive.message`).
+    #[arg(long, value_name = "NAME")]
+    pub bus_exchange: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -81,6 +85,11 @@ impl ServiceName {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     pub service: ServiceName,
+
+    /// RabbitMQ topic exchange of this deployment's events (default `beehive.message`); every
+    /// process of one deployment must use the same.
+    #[arg(long, value_name = "NAME")]
+    pub bus_exchange: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -40,7 +40,11 @@ async fn up(args: UpArgs, mut config: Config) -> anyhow::Result<()> {
     }
     let _telemetry = beehive_runtime::telemetry::init(&config, "up")
         .context("failed to set up logging and tracing (log.*, telemetry.*)")?;
-    let stack = Stack::start(Arc::new(config), StackOptions::all()).await?;
+    let options = StackOptions {
+        bus_exchange: args.bus_exchange,
+        ..StackOptions::all()
+    };
+    let stack = Stack::start(Arc::new(config), options).await?;
     println!("{}", stack.banner());
     beehive_runtime::server::shutdown_signal().await;
     stack.shutdown().await;
@@ -62,7 +66,7 @@ async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         services: vec![service],
         discovery: DiscoveryMode::Configured,
         admin: true,
-        bus_exchange: None,
+        bus_exchange: args.bus_exchange,
     };
     let stack = Stack::start(Arc::new(config), options).await?;
     println!("{}", stack.banner());

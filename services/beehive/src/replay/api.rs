@@ -41,11 +41,16 @@ impl StepError {
         }
     }
 
-    /// Whether trying the same step again may succeed: overload and unavailability.
+    /// Whether trying the same step again may succeed: overload, unavailability and a missed
+    /// deadline. Every step is safe to repeat, so a step that did commit is found on retry.
     pub fn is_transient(&self) -> bool {
         matches!(
             self.code(),
-            Some(tonic::Code::ResourceExhausted | tonic::Code::Unavailable)
+            Some(
+                tonic::Code::ResourceExhausted
+                    | tonic::Code::Unavailable
+                    | tonic::Code::DeadlineExceeded
+            )
         )
     }
 }

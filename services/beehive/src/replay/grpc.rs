@@ -14,12 +14,15 @@ use beehive_generated::pb::message::SendMessageRequest;
 use beehive_generated::pb::user::{LoginRequest, RegisterRequest, SendCodeRequest};
 
 use super::api::{ReplayApi, Session, StepError, StepResult};
-use crate::clients::{Clients, with_token};
+use crate::clients::Clients;
 
 /// How long a replay waits for a verification code to appear in the outbox.
 const CODE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause between two looks into the outbox.
 const CODE_POLL_INTERVAL: Duration = Duration::from_millis(20);
+/// Deadline of each call. A batch tool can wait longer than the server's 2 s default, which a
+/// loaded machine (bcrypt work, many writers) may exceed without anything being wrong.
+const CALL_DEADLINE: Duration = Duration::from_secs(15);
 /// `type` of a single (one-to-one) conversation.
 const SINGLE_CHAT: i32 = 1;
 /// `content_type` of a text message.
@@ -59,15 +62,26 @@ impl GrpcReplayApi {
     }
 }
 
+/// Wraps `message` with the bearer token and [`CALL_DEADLINE`].
+fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    with_deadline(crate::clients::with_token(message, token))
+}
+
+fn with_deadline<T>(message: impl tonic::IntoRequest<T>) -> tonic::Request<T> {
+    let mut request = message.into_request();
+    request.set_timeout(CALL_DEADLINE);
+    request
+}
+
 impl ReplayApi for GrpcReplayApi {
     async fn login(&self, username: &str, password: &str) -> StepResult<Session> {
         let response = self
             .clients
             .user(self.pick())
-            .login(LoginRequest {
+            .login(with_deadline(LoginRequest {
                 account: username.to_owned(),
                 password: password.to_owned(),
-            })
+            }))
             .await?
             .into_inner();
         Ok(Session {
@@ -80,10 +94,10 @@ impl ReplayApi for GrpcReplayApi {
         let before = self.newest_mail(email)?;
         self.clients
             .user(self.pick())
-            .send_verification_code(SendCodeRequest {
+            .send_verification_code(with_deadline(SendCodeRequest {
                 email: email.to_owned(),
                 purpose: "register".to_owned(),
-            })
+            }))
             .await?;
 
         let started = Instant::now();
@@ -126,12 +140,12 @@ impl ReplayApi for GrpcReplayApi {
         let response = self
             .clients
             .user(self.pick())
-            .register(RegisterRequest {
+            .register(with_deadline(RegisterRequest {
                 username: username.to_owned(),
                 email: email.to_owned(),
                 password: password.to_owned(),
                 code: code.to_owned(),
-            })
+            }))
             .await?
             .into_inner();
         Ok(Session {

@@ -87,7 +87,7 @@ pub struct ReplaySummary {
     /// counts as created.
     pub conversations: PhaseSummary,
     pub messages: MessageSummary,
-    /// Steps tried again after RESOURCE_EXHAUSTED or UNAVAILABLE.
+    /// Steps tried again after RESOURCE_EXHAUSTED, UNAVAILABLE or DEADLINE_EXCEEDED.
     pub retries: u64,
     pub total_seconds: f64,
     /// User id per planned user.
@@ -246,13 +246,23 @@ impl<A: ReplayApi> Runner<A> {
             Err(err) => return Err(err),
         }
         let code = self.retry(|| self.api.request_code(&user.email)).await?;
-        let session = self
+        let registered = self
             .retry(|| {
                 self.api
                     .register(&user.username, &user.email, &user.password, &code)
             })
-            .await?;
-        Ok(Outcome::Created(session))
+            .await;
+        match registered {
+            Ok(session) => Ok(Outcome::Created(session)),
+            // A retried Register whose first attempt committed finds the user taken.
+            Err(StepError::Rpc(status)) if status.code() == tonic::Code::AlreadyExists => {
+                let session = self
+                    .retry(|| self.api.login(&user.username, &user.password))
+                    .await?;
+                Ok(Outcome::Created(session))
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Makes the two users of every chat friends. Returns per chat whether they are friends now.
@@ -333,8 +343,18 @@ impl<A: ReplayApi> Runner<A> {
                 pending.ok_or(err)?
             }
         };
-        self.retry(|| self.api.accept_friend_request(accepter, request_id))
-            .await?;
+        let accepted = self
+            .retry(|| self.api.accept_friend_request(accepter, request_id))
+            .await;
+        if let Err(err) = accepted {
+            // A retried accept whose first attempt committed finds the request handled.
+            let friends = self
+                .retry(|| self.api.is_friend(requester, accepter.user_id))
+                .await?;
+            if !friends {
+                return Err(err);
+            }
+        }
         Ok(Outcome::Created(()))
     }
 

@@ -63,7 +63,7 @@ pub fn render(summary: &ReplaySummary) -> String {
     );
     let _ = writeln!(
         out,
-        "total:         {:.1}s, {} steps retried after overload or unavailability",
+        "total:         {:.1}s, {} steps retried after overload, unavailability or a missed deadline",
         summary.total_seconds, summary.retries
     );
     out
