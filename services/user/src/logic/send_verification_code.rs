@@ -37,8 +37,10 @@ impl Handle<rpc::SendVerificationCode> for crate::UserService {
         let code = format!("{:06}", rand::rng().random_range(0..CODE_SPACE));
         let now = Utc::now();
         let ttl = self.code_ttl();
-        let expired_at = now
-            + chrono::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 1000));
+        let expired_at = chrono::TimeDelta::from_std(ttl)
+            .ok()
+            .and_then(|ttl| now.checked_add_signed(ttl))
+            .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
         let row = codes::ActiveModel {
             email: Set(email.clone()),
             code: Set(code.clone()),
