@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use beehive_runtime::balance::Balanced;
 use beehive_runtime::breaker::BreakerConfig;
 use beehive_runtime::client::ServiceChannel;
 use beehive_runtime::config::BalancerKind;
@@ -69,10 +70,26 @@ async fn dead_instance_is_skipped() {
         BalancerKind::RoundRobin,
         BalancerKind::Random,
     ] {
-        let addresses = [live.local_addr().to_string(), dead.to_string()];
-        let channel = balanced(&addresses, policy, BreakerConfig::default());
-        // The background probe takes the dead address out of rotation.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let discovery = StaticDiscovery::empty();
+        discovery.set("echo", [live.local_addr().to_string(), dead.to_string()]);
+        let balancer = Balanced::new(
+            "echo",
+            discovery.watch("echo"),
+            policy,
+            BreakerConfig::default(),
+        );
+        // The background probe takes the dead address out of rotation before any call.
+        let probed = Instant::now();
+        while balancer.endpoints().iter().any(|endpoint| {
+            endpoint.address() == dead.to_string() && endpoint.is_available(Instant::now())
+        }) {
+            assert!(
+                probed.elapsed() < Duration::from_secs(5),
+                "probe never marked {dead} down"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let channel = ServiceChannel::new(balancer);
         let before = live_record.calls.load(Ordering::SeqCst);
         for _ in 0..50 {
             let pong = ping(channel.clone(), tonic::Request::new(Ping::default())).await;

@@ -244,10 +244,7 @@ async fn send(
     let guard = endpoint.start();
     let call = endpoint.channel().oneshot(request);
     let result = match timeout {
-        Some(timeout) => match tokio::time::timeout(timeout, call).await {
-            Ok(result) => Some(result),
-            Err(_) => None,
-        },
+        Some(timeout) => tokio::time::timeout(timeout, call).await.ok(),
         None => Some(call.await),
     };
     let elapsed = started.elapsed();

@@ -171,6 +171,11 @@ impl EtcdDiscovery {
                 match self.put_with_lease(&service, &address).await {
                     Ok((new_lease, key)) => {
                         tracing::info!(%service, key, %address, "registered in etcd again");
+                        // If etcd kept the old lease (only the connection broke), its key would
+                        // linger until the lease expires; remove it now.
+                        if let Err(err) = self.revoke(lease).await {
+                            tracing::debug!(lease, error = %err, "old etcd lease not revoked");
+                        }
                         lease = new_lease;
                         delay = FIRST_RETRY_DELAY;
                         break;
@@ -184,13 +189,16 @@ impl EtcdDiscovery {
         }
     }
 
+    /// Revokes `lease`, which deletes its key; on failure the key expires with the lease.
+    async fn revoke(&self, lease: i64) -> Result<(), DiscoveryError> {
+        let mut client = self.client().await?;
+        self.bounded(client.lease_revoke(lease)).await?;
+        Ok(())
+    }
+
     async fn finish(&self, lease: i64, done: Option<oneshot::Sender<()>>) {
-        let revoke = async {
-            let mut client = self.client().await?;
-            self.bounded(client.lease_revoke(lease)).await
-        };
-        if let Err(err) = revoke.await {
-            tracing::warn!(lease, error = %err, "failed to revoke the etcd lease; the key expires with it");
+        if let Err(err) = self.revoke(lease).await {
+            tracing::warn!(lease, error = %err, "failed to revoke the etcd lease; its key expires with it");
         }
         if let Some(done) = done {
             let _ = done.send(());

@@ -233,3 +233,42 @@ pub fn direct(address: SocketAddr) -> ServiceChannel {
         Err(err) => panic!("invalid address {address}: {err}"),
     }
 }
+
+/// `test.Echo/Ping` without any Beehive layer or adapter: the bare tonic baseline for benches.
+#[derive(Clone)]
+pub struct BareEchoServer;
+
+impl tonic::server::NamedService for BareEchoServer {
+    const NAME: &'static str = SERVICE_NAME;
+}
+
+struct BarePing;
+
+impl tonic::server::UnaryService<Ping> for BarePing {
+    type Response = Pong;
+    type Future = futures::future::Ready<Result<tonic::Response<Pong>, tonic::Status>>;
+
+    fn call(&mut self, _request: tonic::Request<Ping>) -> Self::Future {
+        futures::future::ready(Ok(tonic::Response::new(Pong::default())))
+    }
+}
+
+impl tower::Service<http::Request<Body>> for BareEchoServer {
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        Box::pin(async move {
+            if request.uri().path() != PING_PATH {
+                return Ok(tonic::Status::unimplemented("unknown method").into_http());
+            }
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+            Ok(grpc.unary(BarePing, request).await)
+        })
+    }
+}
