@@ -1,6 +1,6 @@
-//! Walks `tests/fixtures/proto/<case>/`: each case's protos are generated and every emitted
-//! file is snapshotted and parsed as Rust; a case the generator rejects snapshots its error.
-//! Adding a case needs no code.
+//! Walks `tests/fixtures/proto/<case>/`: each case's protos are generated, and the IR and every
+//! emitted file are snapshotted, each file also parsed as Rust. A case the generator rejects
+//! snapshots its error. Adding a case needs no code.
 
 mod common;
 
@@ -26,6 +26,7 @@ fn every_fixture_generates_as_snapshotted() {
         let sources = common::with_options(common::read_protos(&case));
         match common::generate(sources) {
             Ok(output) => {
+                insta::assert_debug_snapshot!(format!("{name}__ir"), output.ir);
                 for file in output.files.iter().chain(&output.stubs) {
                     common::assert_parses(&file.path, &file.contents);
                     let snapshot = common::snapshot_name(&name, &file.path);

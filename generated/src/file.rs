@@ -654,7 +654,6 @@ impl ::beehive_runtime::validate::ValidateFields for crate::pb::file::UploadFile
         }
         {
             let value = &self.file_hash;
-
             static PATTERN: check::Pattern = check::Pattern::new("^[0-9a-fA-F]{64}$");
             check::pattern(value, &PATTERN)
                 .map_err(|reason| violation(prefix, "file_hash", reason))?;
@@ -733,7 +732,6 @@ for crate::pb::file::CheckFileExistsRequest {
         };
         {
             let value = &self.file_hash;
-
             static PATTERN: check::Pattern = check::Pattern::new("^[0-9a-fA-F]{64}$");
             check::pattern(value, &PATTERN)
                 .map_err(|reason| violation(prefix, "file_hash", reason))?;
@@ -783,7 +781,6 @@ for crate::pb::file::InitMultipartUploadRequest {
         }
         {
             let value = &self.file_hash;
-
             static PATTERN: check::Pattern = check::Pattern::new("^[0-9a-fA-F]{64}$");
             check::pattern(value, &PATTERN)
                 .map_err(|reason| violation(prefix, "file_hash", reason))?;

@@ -645,7 +645,6 @@ impl ::beehive_runtime::validate::ValidateFields for crate::pb::user::RegisterRe
         }
         {
             let value = &self.code;
-
             static PATTERN: check::Pattern = check::Pattern::new("^[0-9]{6}$");
             check::pattern(value, &PATTERN)
                 .map_err(|reason| violation(prefix, "code", reason))?;
@@ -840,7 +839,6 @@ impl ::beehive_runtime::validate::ValidateFields for crate::pb::user::VerifyCode
         }
         {
             let value = &self.code;
-
             static PATTERN: check::Pattern = check::Pattern::new("^[0-9]{6}$");
             check::pattern(value, &PATTERN)
                 .map_err(|reason| violation(prefix, "code", reason))?;

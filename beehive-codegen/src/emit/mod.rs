@@ -61,6 +61,7 @@ fn space_items(text: &str) -> String {
             let prev_body = prev.trim_start();
             let starts_item = ITEM_STARTS.iter().any(|start| body.starts_with(start));
             let ends_item = !prev_body.starts_with("//")
+                && !prev_body.starts_with("let ")
                 && (prev_body == "}" || prev_body.ends_with(';') || prev_body.ends_with("{}"));
             let both_uses = body.starts_with("use ") && prev_body.starts_with("use ");
             let after_inner_doc = prev_body.starts_with("//!") && !body.starts_with("//!");
