@@ -44,7 +44,7 @@ pub const OUTBOX_TABLE: &str = "friend_outbox";
 /// Pause between two sweeps for expired requests.
 const EXPIRY_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
-/// What [`FriendService::new`] needs.
+/// Dependencies of [`FriendService::new`].
 #[derive(Clone)]
 pub struct FriendDeps {
     pub config: Arc<Config>,

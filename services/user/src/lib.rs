@@ -51,7 +51,7 @@ pub use store::{OnlineState, login_failures_key, online_key, resend_key};
 /// Lifetime of `user:online:{id}`; heartbeats renew it.
 pub const ONLINE_TTL: Duration = Duration::from_secs(5 * 60);
 
-/// What [`UserService::new`] needs.
+/// Dependencies of [`UserService::new`].
 #[derive(Clone)]
 pub struct UserDeps {
     pub config: Arc<Config>,
