@@ -1,5 +1,8 @@
 //! Helpers shared by the generator's tests: reading proto folders and naming snapshots.
 
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
