@@ -4,6 +4,9 @@
 use beehive_generated::pb::{chat, file, message, search, user};
 use beehive_runtime::rpc::Validate;
 
+/// One change to a valid request that should break the rule of the named field.
+type Mutation<T> = Box<dyn Fn(&mut T)>;
+
 /// The field path of the violation, failing the test when the request passed.
 fn violated_field(request: &impl Validate) -> String {
     match request.validate() {
@@ -31,7 +34,7 @@ fn valid_register_passes() {
 
 #[test]
 fn register_rules_name_each_field() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut user::RegisterRequest)>)> = vec![
+    let cases: Vec<(&str, Mutation<user::RegisterRequest>)> = vec![
         ("username", Box::new(|r| r.username.clear())),
         ("username", Box::new(|r| r.username = "a".repeat(51))),
         ("username", Box::new(|r| r.username = "bad name".to_owned())),
@@ -151,7 +154,7 @@ fn file_names_and_hashes_are_checked() {
     };
     assert!(upload().validate().is_ok());
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut file::UploadFileRequest)>)> = vec![
+    let cases: Vec<(&str, Mutation<file::UploadFileRequest>)> = vec![
         ("file_name", Box::new(|r| r.file_name.clear())),
         ("file_name", Box::new(|r| r.file_name = "a\0b".to_owned())),
         ("file_name", Box::new(|r| r.file_name = "a\nb".to_owned())),
@@ -196,7 +199,7 @@ fn message_rules_follow_the_contract() {
     request.extra_data = "[1,2]".to_owned();
     assert!(request.validate().is_ok());
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut message::SendMessageRequest)>)> = vec![
+    let cases: Vec<(&str, Mutation<message::SendMessageRequest>)> = vec![
         ("content_type", Box::new(|r| r.content_type = 0)),
         ("content_type", Box::new(|r| r.content_type = 5)),
         ("content", Box::new(|r| r.content.clear())),
