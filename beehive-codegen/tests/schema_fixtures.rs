@@ -23,7 +23,7 @@ fn schema_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Reads a fixture as the generator sees a file of the workspace: `schema/<name>.schema`.
+/// Reads a fixture under the path a workspace file would have: `schema/<name>.schema`.
 fn input(path: &Path) -> (PathBuf, String) {
     let name = path.file_name().unwrap();
     (

@@ -282,7 +282,7 @@ async fn check_time_order(db: &Database) {
         .insert(conn)
         .await
         .unwrap();
-    assert_eq!(new.used, false);
+    assert!(!new.used);
     assert_eq!(new.attempts, 0);
 
     let order: Vec<i64> = email_verification_codes::Entity::find()

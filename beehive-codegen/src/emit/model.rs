@@ -1,5 +1,5 @@
 //! Reads the schema IR and emits a cache-aside model per table with cached keys, plus
-//! `model/mod.rs`. The models are thin: `beehive_runtime::cache::ModelStore` holds the semantics.
+//! `model/mod.rs`. The models are thin: `beehive_runtime::cache::ModelStore` contains the semantics.
 //! They name the entities by relative path (`super::super::entity`), so the `entity` and `model`
 //! modules can sit under any parent module.
 
@@ -55,10 +55,7 @@ fn model(table: &Table) -> TokenStream {
     let table_name = &table.name.sql;
     let entity_module = snake_ident(&table.name);
     let model = model_ident(table);
-    let cache_keys = table
-        .cached_keys()
-        .into_iter()
-        .map(|key| cache_key_push(table, &key));
+    let cache_keys = cache_keys_body(table);
     let find_one = find_one(table);
     let finders = table
         .uniques
@@ -96,9 +93,7 @@ fn model(table: &Table) -> TokenStream {
             const TABLE: &'static str = #table_name;
 
             fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
-                let mut keys = Vec::new();
-                #(#cache_keys)*
-                keys
+                #cache_keys
             }
         }
 
@@ -146,7 +141,49 @@ fn model(table: &Table) -> TokenStream {
     }
 }
 
-/// Pushes the cache key of one cached key onto `keys` when all its columns are non-null.
+/// Returns the body of `cache_keys`: the keys over non-null columns in one list, then a push for
+/// each key over nullable columns when they hold values.
+fn cache_keys_body(table: &Table) -> TokenStream {
+    let keys = table.cached_keys();
+    let nullable = |key: &Vec<usize>| key.iter().any(|&i| table.columns[i].nullable);
+    let always: Vec<TokenStream> = keys
+        .iter()
+        .filter(|key| !nullable(key))
+        .map(|key| cache_key_expr(table, key))
+        .collect();
+    let pushes: Vec<TokenStream> = keys
+        .iter()
+        .filter(|key| nullable(key))
+        .map(|key| cache_key_push(table, key))
+        .collect();
+    if pushes.is_empty() {
+        return quote!(Vec::from([#(#always),*]));
+    }
+    let start = if always.is_empty() {
+        quote!(Vec::new())
+    } else {
+        quote!(Vec::from([#(#always),*]))
+    };
+    quote! {
+        let mut keys = #start;
+        #(#pushes)*
+        keys
+    }
+}
+
+/// Returns the cache key of a key over non-null columns.
+fn cache_key_expr(table: &Table, key: &[usize]) -> TokenStream {
+    let table_name = &table.name.sql;
+    let columns = key_columns(table, key);
+    let values = key.iter().map(|&i| {
+        let field = snake_ident(&table.columns[i].name);
+        quote!(&row.#field)
+    });
+    quote!(cache.key(#table_name, #columns, &[#(#values),*]))
+}
+
+/// Pushes the cache key of a key over nullable columns onto `keys` when all its columns hold
+/// values.
 fn cache_key_push(table: &Table, key: &[usize]) -> TokenStream {
     let table_name = &table.name.sql;
     let columns = key_columns(table, key);
@@ -168,9 +205,7 @@ fn cache_key_push(table: &Table, key: &[usize]) -> TokenStream {
     let push = quote! {
         keys.push(cache.key(#table_name, #columns, &[#(#values),*]));
     };
-    if bindings.is_empty() {
-        push
-    } else if bindings.len() == 1 {
+    if bindings.len() == 1 {
         quote! {
             if let #(#bindings)* = #(#sources)* {
                 #push

@@ -11,7 +11,7 @@ use super::ir::{
 use super::parse::{ColumnAst, Literal, Modifier, Pos, Spanned, TableAst};
 use super::{SchemaError, TYPE_HINT};
 
-/// Longest index name PostgreSQL keeps (MySQL allows 64).
+/// Maximum index name length in PostgreSQL, in bytes (MySQL allows 64).
 const MAX_INDEX_NAME_LEN: usize = 63;
 /// Longest `string(N)`: MySQL rows hold at most 65,535 bytes and utf8mb4 takes 4 per character.
 const MAX_STRING_LEN: u32 = 16_383;
@@ -67,9 +67,9 @@ pub fn validate(parsed: Parsed) -> Result<Schema, SchemaError> {
         let mut ir_tables = Vec::new();
         for table in tables {
             let ir = table_ir(&file, &table)?;
-            let here = format!("{file}:{}:{}", table.name.pos.line, table.name.pos.col);
+            let location = format!("{file}:{}:{}", table.name.pos.line, table.name.pos.col);
             if let Some((other, _)) =
-                table_names.insert(ir.name.sql.clone(), (here.clone(), table.name.pos))
+                table_names.insert(ir.name.sql.clone(), (location.clone(), table.name.pos))
             {
                 return Err(err(
                     &file,
@@ -78,7 +78,7 @@ pub fn validate(parsed: Parsed) -> Result<Schema, SchemaError> {
                     "table names are global: rename one of them",
                 ));
             }
-            if let Some(other) = module_names.insert(ir.name.snake.clone(), here.clone()) {
+            if let Some(other) = module_names.insert(ir.name.snake.clone(), location.clone()) {
                 return Err(err(
                     &file,
                     &table.name,
@@ -95,7 +95,7 @@ pub fn validate(parsed: Parsed) -> Result<Schema, SchemaError> {
                 .map(|u| &u.name)
                 .chain(ir.indexes.iter().map(|i| &i.name))
             {
-                if let Some(other) = index_names.insert(name.clone(), here.clone()) {
+                if let Some(other) = index_names.insert(name.clone(), location.clone()) {
                     return Err(err(
                         &file,
                         &table.name,
@@ -480,15 +480,15 @@ fn column_ir(file: &str, ast: &ColumnAst) -> Result<Column, SchemaError> {
 
     let nullable = has(&Modifier::Null);
     let auto_increment = has(&Modifier::Auto);
-    if let Some(auto) = find(&Modifier::Auto) {
-        if !has(&Modifier::Pk) || !ty.is_integer() {
-            return Err(err(
-                file,
-                auto,
-                "`auto` needs an integer primary key",
-                "write `bigint pk auto`",
-            ));
-        }
+    if let Some(auto) = find(&Modifier::Auto)
+        && (!has(&Modifier::Pk) || !ty.is_integer())
+    {
+        return Err(err(
+            file,
+            auto,
+            "`auto` needs an integer primary key",
+            "write `bigint pk auto`",
+        ));
     }
     if let (Some(unique), true) = (find(&Modifier::Unique), has(&Modifier::Pk)) {
         return Err(err(
@@ -498,15 +498,16 @@ fn column_ir(file: &str, ast: &ColumnAst) -> Result<Column, SchemaError> {
             "remove `unique`",
         ));
     }
-    if let Some(cached) = find(&Modifier::Cached) {
-        if !has(&Modifier::Pk) && !has(&Modifier::Unique) {
-            return Err(err(
-                file,
-                cached,
-                "`cached` needs a unique column",
-                "add `unique` or `pk`, or cache a composite key with `unique (a, b) cached`",
-            ));
-        }
+    if let Some(cached) = find(&Modifier::Cached)
+        && !has(&Modifier::Pk)
+        && !has(&Modifier::Unique)
+    {
+        return Err(err(
+            file,
+            cached,
+            "`cached` needs a unique column",
+            "add `unique` or `pk`, or cache a composite key with `unique (a, b) cached`",
+        ));
     }
 
     let mut default = None;

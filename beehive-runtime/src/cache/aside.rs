@@ -29,6 +29,9 @@ pub struct CacheAsideOptions {
     pub placeholder_ttl: Duration,
     /// Delay before the second delete of an invalidation, which removes a stale row that another
     /// process loaded before the write committed and stored after the first delete.
+    ///
+    /// NOTE: a load in another process that takes longer than this delay can still cache a stale
+    /// row until the TTL ends; loads in this process are covered by the flight check instead.
     pub second_delete_after: Duration,
     /// Wait before the first retry of a failed invalidation; it doubles up to `retry_max_delay`.
     pub retry_delay: Duration,
@@ -251,10 +254,10 @@ impl CacheAside {
 
     fn join_flight<E: Send + Sync + 'static>(&self, key: &str) -> Arc<Flight<E>> {
         let mut flights = self.inner.flights.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(existing) = flights.get(key) {
-            if let Ok(flight) = Arc::clone(&existing.flight).downcast::<Flight<E>>() {
-                return flight;
-            }
+        if let Some(existing) = flights.get(key)
+            && let Ok(flight) = Arc::clone(&existing.flight).downcast::<Flight<E>>()
+        {
+            return flight;
         }
         let current = Arc::new(AtomicBool::new(true));
         let flight = Arc::new(Flight {

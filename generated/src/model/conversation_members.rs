@@ -7,16 +7,14 @@ use super::super::entity::conversation_members::{ActiveModel, Column, Entity, Mo
 impl CachedEntity for Entity {
     const TABLE: &'static str = "conversation_members";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
-        let mut keys = Vec::new();
-        keys.push(
+        Vec::from([
             cache
                 .key(
                     "conversation_members",
                     "conversation_id,user_id",
                     &[&row.conversation_id, &row.user_id],
                 ),
-        );
-        keys
+        ])
     }
 }
 /// Cache-aside access to `conversation_members` rows, cached by (conversation_id, user_id).

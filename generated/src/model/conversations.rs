@@ -7,9 +7,7 @@ use super::super::entity::conversations::{ActiveModel, Entity, Model};
 impl CachedEntity for Entity {
     const TABLE: &'static str = "conversations";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
-        let mut keys = Vec::new();
-        keys.push(cache.key("conversations", "id", &[&row.id]));
-        keys
+        Vec::from([cache.key("conversations", "id", &[&row.id])])
     }
 }
 /// Cache-aside access to `conversations` rows, cached by (id).

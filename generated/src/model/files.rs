@@ -7,10 +7,10 @@ use super::super::entity::files::{ActiveModel, Column, Entity, Model};
 impl CachedEntity for Entity {
     const TABLE: &'static str = "files";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
-        let mut keys = Vec::new();
-        keys.push(cache.key("files", "id", &[&row.id]));
-        keys.push(cache.key("files", "file_hash", &[&row.file_hash]));
-        keys
+        Vec::from([
+            cache.key("files", "id", &[&row.id]),
+            cache.key("files", "file_hash", &[&row.file_hash]),
+        ])
     }
 }
 /// Cache-aside access to `files` rows, cached by (id), (file_hash).

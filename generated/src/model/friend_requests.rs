@@ -7,9 +7,7 @@ use super::super::entity::friend_requests::{ActiveModel, Entity, Model};
 impl CachedEntity for Entity {
     const TABLE: &'static str = "friend_requests";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
-        let mut keys = Vec::new();
-        keys.push(cache.key("friend_requests", "id", &[&row.id]));
-        keys
+        Vec::from([cache.key("friend_requests", "id", &[&row.id])])
     }
 }
 /// Cache-aside access to `friend_requests` rows, cached by (id).

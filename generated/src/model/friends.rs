@@ -7,11 +7,9 @@ use super::super::entity::friends::{ActiveModel, Column, Entity, Model};
 impl CachedEntity for Entity {
     const TABLE: &'static str = "friends";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
-        let mut keys = Vec::new();
-        keys.push(
+        Vec::from([
             cache.key("friends", "user_id,friend_id", &[&row.user_id, &row.friend_id]),
-        );
-        keys
+        ])
     }
 }
 /// Cache-aside access to `friends` rows, cached by (user_id, friend_id).

@@ -7,9 +7,7 @@ use super::super::entity::messages::{ActiveModel, Entity, Model};
 impl CachedEntity for Entity {
     const TABLE: &'static str = "messages";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
-        let mut keys = Vec::new();
-        keys.push(cache.key("messages", "id", &[&row.id]));
-        keys
+        Vec::from([cache.key("messages", "id", &[&row.id])])
     }
 }
 /// Cache-aside access to `messages` rows, cached by (id).

@@ -7,9 +7,7 @@ use super::super::entity::multipart_uploads::{ActiveModel, Column, Entity, Model
 impl CachedEntity for Entity {
     const TABLE: &'static str = "multipart_uploads";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
-        let mut keys = Vec::new();
-        keys.push(cache.key("multipart_uploads", "upload_id", &[&row.upload_id]));
-        keys
+        Vec::from([cache.key("multipart_uploads", "upload_id", &[&row.upload_id])])
     }
 }
 /// Cache-aside access to `multipart_uploads` rows, cached by (upload_id).

@@ -7,11 +7,11 @@ use super::super::entity::users::{ActiveModel, Column, Entity, Model};
 impl CachedEntity for Entity {
     const TABLE: &'static str = "users";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
-        let mut keys = Vec::new();
-        keys.push(cache.key("users", "id", &[&row.id]));
-        keys.push(cache.key("users", "username", &[&row.username]));
-        keys.push(cache.key("users", "email", &[&row.email]));
-        keys
+        Vec::from([
+            cache.key("users", "id", &[&row.id]),
+            cache.key("users", "username", &[&row.username]),
+            cache.key("users", "email", &[&row.email]),
+        ])
     }
 }
 /// Cache-aside access to `users` rows, cached by (id), (username), (email).
