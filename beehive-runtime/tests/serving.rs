@@ -392,3 +392,55 @@ async fn http_get(address: std::net::SocketAddr, path: &str) -> String {
         .map(|(_, body)| body.to_owned())
         .unwrap_or_default()
 }
+
+#[tokio::test]
+async fn reflection_lists_services() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let config = test_config(true);
+    let server = beehive_runtime::server::ServerBuilder::new(Arc::new(config), "reflected")
+        .listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .start()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+
+    let mut client = ServerReflectionClient::new(direct(server.local_addr()));
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap_or_else(|err| panic!("{err}"))
+        .into_inner();
+    let response = responses
+        .message()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"))
+        .unwrap_or_else(|| panic!("no reflection response"));
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection response: {response:?}");
+    };
+    let mut names: Vec<String> = list
+        .service
+        .into_iter()
+        .map(|service| service.name)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        vec![
+            "grpc.health.v1.Health".to_owned(),
+            "grpc.reflection.v1.ServerReflection".to_owned()
+        ]
+    );
+    server
+        .shutdown()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+}
