@@ -17,7 +17,10 @@ fn chinese_lines() -> Vec<String> {
         let text = std::fs::read_to_string(entry.expect("corpus entry").path()).unwrap_or_default();
         lines.extend(
             text.lines()
-                .filter_map(|line| line.strip_prefix("- - ").or_else(|| line.strip_prefix("  - ")))
+                .filter_map(|line| {
+                    line.strip_prefix("- - ")
+                        .or_else(|| line.strip_prefix("  - "))
+                })
                 .map(str::to_owned),
         );
     }

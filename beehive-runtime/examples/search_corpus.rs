@@ -22,7 +22,11 @@ const CONVERSATIONS_PER_QUERY: usize = 50;
 async fn main() -> anyhow::Result<()> {
     let path = chitchat::corpus_path();
     let documents = chitchat::load_documents(&path);
-    println!("corpus: {} messages from {}", documents.len(), path.display());
+    println!(
+        "corpus: {} messages from {}",
+        documents.len(),
+        path.display()
+    );
 
     let dir = tempfile::tempdir()?;
     let engine = TantivyEngine::open(dir.path())?;
@@ -59,7 +63,8 @@ async fn main() -> anyhow::Result<()> {
         hits += page.total;
     }
     latencies.sort();
-    let percentile = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let percentile =
+        |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
         "search: {} queries over {} conversations each, {:.1} hits on average; p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
         queries.len(),

@@ -181,5 +181,4 @@ async fn relay_crash_before_delete_is_deduplicated() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(recorder.handled_ids(), ids(&written));
     assert_eq!(crashing.calls.load(Ordering::SeqCst), 1);
-
 }

@@ -1,6 +1,7 @@
 //! The output of the schema fixtures (checked in under `tests/fixtures/`) compiles, and its
 //! migrations and models work with keyword and odd names on SQLite, PostgreSQL and MariaDB.
 
+#[rustfmt::skip]
 mod fixtures;
 
 use std::sync::Arc;

@@ -24,14 +24,20 @@ pub fn corpus_path() -> PathBuf {
 pub fn load_documents(path: &Path) -> Vec<MessageDocument> {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|err| panic!("reading {}: {err}", path.display()));
-    let corpus: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&text).unwrap_or_else(|err| panic!("parsing {}: {err}", path.display()));
+    let corpus: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+        .unwrap_or_else(|err| panic!("parsing {}: {err}", path.display()));
 
     let mut senders: HashMap<String, i64> = HashMap::new();
     let mut documents = Vec::with_capacity(CORPUS_MESSAGES);
     for (conversation_index, conversation) in corpus.values().enumerate() {
-        let turns = conversation["messages"].as_array().cloned().unwrap_or_default();
-        for message in turns.iter().flat_map(|turn| turn.as_array().cloned().unwrap_or_default()) {
+        let turns = conversation["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for message in turns
+            .iter()
+            .flat_map(|turn| turn.as_array().cloned().unwrap_or_default())
+        {
             let sender = message["sender"].as_str().unwrap_or_default().to_owned();
             let next_sender = senders.len() as i64 + 1;
             let sender_id = *senders.entry(sender).or_insert(next_sender);
@@ -63,7 +69,11 @@ pub fn sample_queries(
     use rand::{Rng, SeedableRng};
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let max_conversation = documents.iter().map(|d| d.conversation_id).max().unwrap_or(1);
+    let max_conversation = documents
+        .iter()
+        .map(|d| d.conversation_id)
+        .max()
+        .unwrap_or(1);
     let mut queries = Vec::with_capacity(count);
     while queries.len() < count {
         let document = &documents[rng.random_range(0..documents.len())];
