@@ -80,6 +80,7 @@ pub fn init(config: &Config, service_name: &str) -> Result<TelemetryGuard, Telem
             let provider = tracer_provider(endpoint, service_name)?;
             let tracer = opentelemetry::trace::TracerProvider::tracer(&provider, "beehive");
             guard.tracer_provider = Some(provider);
+            SPANS_EXPORTED.store(true, std::sync::atomic::Ordering::Relaxed);
             Some(tracing_opentelemetry::layer().with_tracer(tracer))
         }
         None => None,
@@ -135,6 +136,14 @@ fn tracer_provider(
         .with_batch_exporter(exporter)
         .with_resource(resource)
         .build())
+}
+
+/// Whether [`init`] set up OTLP export, so per-call spans are worth their cost at INFO.
+static SPANS_EXPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether spans are exported over OTLP.
+pub fn spans_exported() -> bool {
+    SPANS_EXPORTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
