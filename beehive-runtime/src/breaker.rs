@@ -122,7 +122,7 @@ impl Breaker {
         window.bucket_start += self.bucket_length * u32::try_from(steps).unwrap_or(u32::MAX);
     }
 
-    /// The current rejection probability.
+    /// Returns the current rejection probability.
     pub fn rejection_probability(&self) -> f64 {
         let mut window = self.lock();
         self.advance(&mut window, Instant::now());

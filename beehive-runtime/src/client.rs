@@ -97,7 +97,7 @@ fn continue_trace<T>(request: &mut tonic::Request<T>, ctx: &CallContext) {
 }
 
 impl ServiceChannel {
-    /// A channel that balances calls to `service` over the endpoints `watch` reports, with the
+    /// Builds a channel that balances calls to `service` over the endpoints `watch` reports, with the
     /// adaptive breaker, the per-call deadline and the client metrics.
     pub fn balanced(
         service: &str,
@@ -165,17 +165,17 @@ impl ClientFactory {
         self
     }
 
-    /// The authenticator built from `auth.*`, shared with servers of the same process.
+    /// Returns the authenticator built from `auth.*`, to share with servers of the same process.
     pub fn authenticator(&self) -> &std::sync::Arc<crate::auth::Authenticator> {
         &self.authenticator
     }
 
-    /// The discovery the channels use.
+    /// Returns the discovery the channels use.
     pub fn discovery(&self) -> &std::sync::Arc<dyn crate::discovery::Discovery> {
         &self.discovery
     }
 
-    /// The channel to `service`, created on first use with `services.<service>.balancer`
+    /// Returns the channel to `service`, created on first use with `services.<service>.balancer`
     /// (power of two choices for services the configuration does not name). Must be called
     /// inside a Tokio runtime.
     pub fn channel(&self, service: &str) -> ServiceChannel {
@@ -198,8 +198,8 @@ impl ClientFactory {
         channel
     }
 
-    /// A service token (`role: service`) for calls between services, issued again before it
-    /// expires.
+    /// Returns a service token (`role: service`) for calls between services, issued again
+    /// before it expires.
     pub fn service_token(&self) -> Result<String, crate::auth::AuthError> {
         let mut cached = self
             .service_token

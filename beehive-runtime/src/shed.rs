@@ -62,7 +62,7 @@ impl Drop for InFlight {
 }
 
 pin_project_lite::pin_project! {
-    /// Future of an admitted call; holds its in-flight slot until it finishes.
+    /// Future of an admitted call. It keeps its in-flight slot until it finishes.
     pub struct Admitted<F> {
         #[pin]
         inner: F,

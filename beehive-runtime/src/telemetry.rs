@@ -141,7 +141,7 @@ fn tracer_provider(
 /// Whether [`init`] set up OTLP export, so per-call spans are worth their cost at INFO.
 static SPANS_EXPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Whether spans are exported over OTLP.
+/// Returns whether spans are exported over OTLP.
 pub fn spans_exported() -> bool {
     SPANS_EXPORTED.load(std::sync::atomic::Ordering::Relaxed)
 }
@@ -210,7 +210,7 @@ impl AdminServer {
         Ok(Self { local_addr, task })
     }
 
-    /// The address actually bound.
+    /// Returns the address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 /// Time after which a latency sample has lost about 63 % of its weight in the load estimate.
 const DECAY: Duration = Duration::from_secs(10);
-/// Latency assumed for an endpoint that has not answered yet.
+/// Latency assumed for an endpoint that has not responded yet.
 const DEFAULT_RTT: Duration = Duration::from_millis(1);
 /// Limit on establishing one connection; also bounds the reachability probe.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -66,7 +66,7 @@ impl Endpoint {
         Ok(endpoint)
     }
 
-    /// The `host:port` this endpoint connects to.
+    /// Returns the `host:port` this endpoint connects to.
     pub fn address(&self) -> &str {
         &self.address
     }
@@ -91,7 +91,7 @@ impl Endpoint {
         self.health().down_until.is_none_or(|until| until <= now)
     }
 
-    /// The load used by power of two choices: the decayed peak-EWMA latency times the calls in
+    /// Returns the load used by power of two choices: the decayed peak-EWMA latency times the calls in
     /// flight plus one.
     pub fn load(&self, now: Instant) -> f64 {
         let health = self.health();

@@ -79,7 +79,7 @@ impl Balanced {
         balanced
     }
 
-    /// The endpoints in use now.
+    /// Returns the endpoints in use now.
     pub fn endpoints(&self) -> Vec<Arc<Endpoint>> {
         self.refresh(false);
         self.snapshot().endpoints.clone()

@@ -28,7 +28,7 @@ impl Ring {
         Self { points }
     }
 
-    /// The endpoint index owning `key`, skipping endpoints for which `available` is false.
+    /// Finds the endpoint index owning `key`, skipping endpoints for which `available` is false.
     pub(super) fn lookup(&self, key: &str, available: impl Fn(usize) -> bool) -> Option<usize> {
         if self.points.is_empty() {
             return None;

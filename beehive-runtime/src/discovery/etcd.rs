@@ -86,7 +86,7 @@ impl EtcdDiscovery {
         }
     }
 
-    /// The shared client; the connection itself is made lazily, so this works while etcd is down.
+    /// Returns the shared client. It connects lazily, so this works while etcd is down.
     async fn client(&self) -> Result<Client, DiscoveryError> {
         let options = ConnectOptions::new()
             .with_connect_timeout(REQUEST_TIMEOUT)

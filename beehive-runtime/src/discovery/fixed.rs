@@ -26,7 +26,7 @@ impl StaticDiscovery {
         Self::default()
     }
 
-    /// The addresses of `discovery.static`.
+    /// Builds the discovery from the addresses of `discovery.static`.
     pub fn from_config(config: &Config) -> Self {
         let discovery = Self::empty();
         for (service, addresses) in &config.discovery.static_addresses {

@@ -40,7 +40,7 @@ pub enum DiscoveryError {
     },
 }
 
-/// Where services register and where clients find them.
+/// A registry that services announce themselves in and clients find them through.
 pub trait Discovery: Send + Sync + std::fmt::Debug + 'static {
     /// Announces that an instance of `service` listens on `address` until the returned
     /// registration is deregistered (or dropped, after which the entry expires).
