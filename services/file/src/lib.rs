@@ -2,9 +2,17 @@
 //!
 //! Files are content-addressed: the bytes live in a [`FileStore`] under their lowercase hex
 //! SHA-256, and one `files` row exists per distinct content. Build the service with
-//! [`FileService::new`] from a [`FileDeps`], serve it with `beehive_generated::file::server`,
-//! and start the expiry sweep of abandoned multipart uploads with
-//! [`FileService::spawn_background`].
+//! [`FileService::new`] from a [`FileDeps`], optionally read rows through the cache with
+//! [`FileService::with_cache`], serve it with `beehive_generated::file::server`, and start the
+//! expiry sweep of abandoned multipart uploads with [`FileService::spawn_background`]:
+//!
+//! ```ignore
+//! let service = Arc::new(
+//!     FileService::new(FileDeps { config: config.file.clone(), db, store })
+//!         .with_cache(CacheAside::new(cache, database.name.clone())),
+//! );
+//! let sweep = service.spawn_background(shutdown.clone());
+//! ```
 //!
 //! Decisions the contracts leave open:
 //! - The URL of a file is `/files/<hash>`. File names are metadata only: the proto rules reject
@@ -31,6 +39,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use beehive_generated::entity::{file_refs, files, multipart_parts, multipart_uploads};
+use beehive_generated::model::files::FilesModel;
+use beehive_runtime::cache::CacheAside;
 use beehive_runtime::config::FileConfig;
 use beehive_runtime::storage::{ContentHash, FileStore, StorageError, UploadId};
 use beehive_runtime::{CallContext, ServiceError};
@@ -52,7 +62,7 @@ const MAX_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Shortest pause between two expiry sweeps.
 const MIN_SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// What [`FileService::new`] needs.
+/// Dependencies of [`FileService::new`].
 pub struct FileDeps {
     /// The `file.*` settings: size limits, part size and upload expiry.
     pub config: FileConfig,
@@ -63,12 +73,14 @@ pub struct FileDeps {
 }
 
 /// Logic of `FileService`; each RPC's `Handle` impl is in `logic/<rpc>.rs`. Clones share the
-/// database pool and the store.
+/// database pool, the store and the cache.
 #[derive(Clone)]
 pub struct FileService {
     config: FileConfig,
     db: DatabaseConnection,
     store: Arc<dyn FileStore>,
+    /// `files` rows by id and by hash, when [`FileService::with_cache`] set a cache.
+    cached: Option<FilesModel>,
 }
 
 impl FileService {
@@ -77,7 +89,15 @@ impl FileService {
             config: deps.config,
             db: deps.db,
             store: deps.store,
+            cached: None,
         }
+    }
+
+    /// Reads `files` rows by id and by hash through `cache` (cache-aside); writes invalidate
+    /// the row's keys after they commit.
+    pub fn with_cache(mut self, cache: CacheAside) -> Self {
+        self.cached = Some(FilesModel::new(self.db.clone(), cache));
+        self
     }
 
     /// Starts the sweep that discards multipart uploads idle for `file.upload_expiry_secs`; it
@@ -218,12 +238,13 @@ impl FileService {
                     .await
                     .map_err(ServiceError::internal)?;
                 txn.commit().await.map_err(ServiceError::internal)?;
+                self.invalidate(&model).await;
                 Ok((model, false))
             }
             Err(err) if is_unique_violation(&err) => {
                 // Another upload of the same content committed first: this one is a duplicate.
                 txn.rollback().await.map_err(ServiceError::internal)?;
-                let existing = self.find_by_hash(hash).await?.ok_or_else(|| {
+                let existing = self.find_by_hash_uncached(hash).await?.ok_or_else(|| {
                     ServiceError::internal(format!("file {hash} vanished after a unique conflict"))
                 })?;
                 self.register_duplicate(&existing, user_id).await?;
@@ -242,10 +263,18 @@ impl FileService {
         Self::add_usage(&txn, file.id, user_id)
             .await
             .map_err(ServiceError::internal)?;
-        txn.commit().await.map_err(ServiceError::internal)
+        txn.commit().await.map_err(ServiceError::internal)?;
+        self.invalidate(file).await;
+        Ok(())
     }
 
     async fn find_by_hash(&self, hash: &ContentHash) -> Result<Option<files::Model>, ServiceError> {
+        if let Some(cached) = &self.cached {
+            return cached
+                .find_one_by_file_hash(hash.as_str())
+                .await
+                .map_err(ServiceError::internal);
+        }
         files::Entity::find()
             .filter(files::Column::FileHash.eq(hash.as_str()))
             .one(&self.db)
@@ -254,11 +283,36 @@ impl FileService {
     }
 
     async fn find_by_id(&self, file_id: i64) -> Result<files::Model, ServiceError> {
-        files::Entity::find_by_id(file_id)
+        let found = match &self.cached {
+            Some(cached) => cached
+                .find_one(file_id)
+                .await
+                .map_err(ServiceError::internal)?,
+            None => files::Entity::find_by_id(file_id)
+                .one(&self.db)
+                .await
+                .map_err(ServiceError::internal)?,
+        };
+        found.ok_or_else(|| ServiceError::not_found(format!("file {file_id}")))
+    }
+
+    /// Reads a row by hash from the database, skipping a cached not-found placeholder.
+    async fn find_by_hash_uncached(
+        &self,
+        hash: &ContentHash,
+    ) -> Result<Option<files::Model>, ServiceError> {
+        files::Entity::find()
+            .filter(files::Column::FileHash.eq(hash.as_str()))
             .one(&self.db)
             .await
-            .map_err(ServiceError::internal)?
-            .ok_or_else(|| ServiceError::not_found(format!("file {file_id}")))
+            .map_err(ServiceError::internal)
+    }
+
+    /// Drops the cached entries (and not-found placeholders) of a row after a committed write.
+    async fn invalidate(&self, file: &files::Model) {
+        if let Some(cached) = &self.cached {
+            cached.invalidate(file).await;
+        }
     }
 }
 

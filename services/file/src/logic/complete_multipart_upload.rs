@@ -154,6 +154,7 @@ impl FileService {
                     .await
                     .map_err(ServiceError::internal)?;
                 txn.commit().await.map_err(ServiceError::internal)?;
+                self.invalidate(&existing).await;
                 return Ok((existing, true));
             }
             match files::Entity::insert(row.clone())
@@ -165,6 +166,7 @@ impl FileService {
                         .await
                         .map_err(ServiceError::internal)?;
                     txn.commit().await.map_err(ServiceError::internal)?;
+                    self.invalidate(&model).await;
                     return Ok((model, false));
                 }
                 Err(err) if is_unique_violation(&err) => {
@@ -182,7 +184,7 @@ impl FileService {
     /// Deletes an object that no `files` row refers to, such as the result of an assembly that
     /// did not match its declared hash.
     async fn remove_unclaimed(&self, hash: &ContentHash) {
-        match self.find_by_hash(hash).await {
+        match self.find_by_hash_uncached(hash).await {
             Ok(None) => {
                 if let Err(err) = self.store.delete(hash).await {
                     tracing::warn!(hash = %hash, error = %err, "removing an unclaimed object failed");

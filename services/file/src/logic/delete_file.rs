@@ -75,31 +75,31 @@ impl Handle<rpc::DeleteFile> for FileService {
             }
         };
 
-        let mut removed_hash = None;
-        if remaining <= 0 {
-            let file = files::Entity::find_by_id(file_id)
-                .one(&txn)
-                .await
-                .map_err(ServiceError::internal)?
-                .ok_or_else(|| ServiceError::not_found(format!("file {file_id}")))?;
+        let file = files::Entity::find_by_id(file_id)
+            .one(&txn)
+            .await
+            .map_err(ServiceError::internal)?
+            .ok_or_else(|| ServiceError::not_found(format!("file {file_id}")))?;
+        let removed = remaining <= 0;
+        if removed {
             files::Entity::delete_by_id(file_id)
                 .exec(&txn)
                 .await
                 .map_err(ServiceError::internal)?;
-            removed_hash = Some(file.file_hash);
         }
         txn.commit().await.map_err(ServiceError::internal)?;
+        self.invalidate(&file).await;
 
-        let Some(hash) = removed_hash else {
+        if !removed {
             return Ok(CommonResponse {
                 success: true,
                 message: format!("removed one upload of file {file_id}; {remaining} remain"),
             });
-        };
-        let hash = parse_hash("file_hash", &hash)?;
+        }
+        let hash = parse_hash("file_hash", &file.file_hash)?;
         // NOTE: an upload of the same content that starts between the commit above and this
         // check may still find its bytes removed; the window is one query long.
-        if self.find_by_hash(&hash).await?.is_none() {
+        if self.find_by_hash_uncached(&hash).await?.is_none() {
             self.store.delete(&hash).await.map_err(storage_error)?;
         }
         Ok(CommonResponse {
