@@ -350,3 +350,37 @@ async fn server_streaming_delivers_every_chunk() {
         refused.message()
     );
 }
+
+#[test]
+fn descriptor_set_lists_every_service() {
+    use prost::Message as _;
+
+    let set = prost_types::FileDescriptorSet::decode(beehive_generated::FILE_DESCRIPTOR_SET)
+        .expect("the descriptor set decodes");
+    let mut services: Vec<String> = set
+        .file
+        .iter()
+        .flat_map(|file| {
+            file.service
+                .iter()
+                .map(move |service| format!("{}.{}", file.package(), service.name()))
+        })
+        .collect();
+    services.sort();
+    assert_eq!(
+        services,
+        [
+            "chat.ChatService",
+            "file.FileService",
+            "friend.FriendService",
+            "message.MessageService",
+            "search.SearchService",
+            "user.UserService",
+        ]
+    );
+    let imports_included = set
+        .file
+        .iter()
+        .any(|file| file.name() == "google/protobuf/descriptor.proto");
+    assert!(imports_included, "reflection needs the imported files too");
+}
