@@ -68,7 +68,7 @@ pub const ROLE_ADMIN: i16 = 2;
 /// Member role of the owner.
 pub const ROLE_OWNER: i16 = 3;
 
-/// What [`ChatService::new`] needs.
+/// Dependencies of [`ChatService::new`].
 pub struct ChatDeps {
     /// Database holding the tables of `schema/chat.schema`, already migrated.
     pub db: DatabaseConnection,

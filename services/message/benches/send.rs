@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Knobs: `BENCH_SECS` (measured seconds, default 10), `BENCH_CONCURRENCY` (client tasks,
-//! default 128), `BENCH_CONVERSATIONS` (1:1 chats, default 500).
+//! default 64), `BENCH_CONVERSATIONS` (1:1 chats, default 500).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -56,21 +56,29 @@ fn report(label: &str, histogram: &Histogram<u64>, elapsed: Duration) {
 async fn main() {
     let real = std::env::var_os("BENCH_REAL").is_some();
     let (backends, bus): (Backends, Arc<dyn Bus>) = if real {
-        let backends = Backends::real().expect("BENCH_REAL needs the PostgreSQL and Redis variables");
+        let backends =
+            Backends::real().expect("BENCH_REAL needs the PostgreSQL and Redis variables");
         let amqp = beehive_runtime::testing::backend_url("BEEHIVE_TEST_AMQP_URL")
             .expect("BENCH_REAL needs BEEHIVE_TEST_AMQP_URL");
         let mut config = RabbitConfig::new(amqp);
         config.exchange = format!("msgbench-{}", uuid::Uuid::new_v4().simple());
         (backends, Arc::new(RabbitBus::new(config).unwrap()))
     } else {
-        (Backends::default(), Arc::new(InProcessBus::new(RetryPolicy::default())))
+        (
+            Backends::default(),
+            Arc::new(InProcessBus::new(RetryPolicy::default())),
+        )
     };
     let secs = env_number("BENCH_SECS", 10);
-    let concurrency = env_number("BENCH_CONCURRENCY", 128);
+    let concurrency = env_number("BENCH_CONCURRENCY", 64);
     let conversations = env_number("BENCH_CONVERSATIONS", 500);
     println!(
         "backend: {}; {concurrency} client tasks, {conversations} 1:1 chats, {secs} s",
-        if real { "PostgreSQL + Redis + RabbitMQ" } else { "SQLite + in-process cache and bus" }
+        if real {
+            "PostgreSQL + Redis + RabbitMQ"
+        } else {
+            "SQLite + in-process cache and bus"
+        }
     );
 
     let env = Env::start(&backends, bus).await;
@@ -92,14 +100,19 @@ async fn main() {
             .await
             .unwrap()
             .conversation_id;
-        chats.push((id, a, b));
+        let token_a = env.auth.issue_user_token(a).unwrap();
+        let token_b = env.auth.issue_user_token(b).unwrap();
+        chats.push((id, a, b, token_a, token_b));
     }
     let chats = Arc::new(chats);
 
     // Warm-up: fills the membership cache and the connection pools.
     let clients = env.clients();
-    for (n, &(id, a, _)) in chats.iter().enumerate() {
-        clients.send(text(id, a, n as u64)).await.unwrap();
+    for (n, (id, a, _, token_a, _)) in chats.iter().enumerate() {
+        clients
+            .send_with_token(text(*id, *a, n as u64), token_a)
+            .await
+            .unwrap();
     }
 
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -112,11 +125,20 @@ async fn main() {
             let mut histogram = Histogram::<u64>::new(3).unwrap();
             let mut n = task;
             while Instant::now() < deadline {
-                let (id, a, b) = chats[(n as usize) % chats.len()];
-                let sender = if n % 2 == 0 { a } else { b };
+                let (id, a, b, token_a, token_b) = &chats[(n as usize) % chats.len()];
+                let (sender, token) = if n % 2 == 0 {
+                    (a, token_a)
+                } else {
+                    (b, token_b)
+                };
                 let began = Instant::now();
-                clients.send(text(id, sender, n)).await.unwrap();
-                histogram.record(began.elapsed().as_micros() as u64).unwrap();
+                clients
+                    .send_with_token(text(*id, *sender, n), token)
+                    .await
+                    .unwrap();
+                histogram
+                    .record(began.elapsed().as_micros() as u64)
+                    .unwrap();
                 n += concurrency;
             }
             histogram
@@ -129,9 +151,11 @@ async fn main() {
     report("SendMessage", &sends, started.elapsed());
 
     // GetMessages on one conversation of 10,000 messages.
-    let (id, a, b) = chats[0];
+    let (id, a, b, _, _) = chats[0].clone();
     let existing = env
-        .scalar(&format!("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = {id}"))
+        .scalar(&format!(
+            "SELECT COUNT(*) AS n FROM messages WHERE conversation_id = {id}"
+        ))
         .await;
     let mut ids = Vec::new();
     let mut fill = Vec::new();
@@ -141,7 +165,12 @@ async fn main() {
         fill.push(tokio::spawn(async move {
             let mut ids = Vec::new();
             for n in 0..count {
-                ids.push(clients.send(text(id, if n % 2 == 0 { a } else { b }, chunk * count + n)).await.unwrap());
+                ids.push(
+                    clients
+                        .send(text(id, if n % 2 == 0 { a } else { b }, chunk * count + n))
+                        .await
+                        .unwrap(),
+                );
             }
             ids
         }));
@@ -150,11 +179,16 @@ async fn main() {
         ids.extend(task.await.unwrap());
     }
     let total = env
-        .scalar(&format!("SELECT COUNT(*) AS n FROM messages WHERE conversation_id = {id}"))
+        .scalar(&format!(
+            "SELECT COUNT(*) AS n FROM messages WHERE conversation_id = {id}"
+        ))
         .await;
     println!("history conversation holds {total} messages");
 
-    for (label, deep) in [("GetMessages first page (limit 50)", false), ("GetMessages random page (limit 50)", true)] {
+    for (label, deep) in [
+        ("GetMessages first page (limit 50)", false),
+        ("GetMessages random page (limit 50)", true),
+    ] {
         let started = Instant::now();
         let mut tasks = Vec::new();
         for task in 0..16u64 {
@@ -165,7 +199,11 @@ async fn main() {
                 let token = auth.issue_user_token(a).unwrap();
                 let mut histogram = Histogram::<u64>::new(3).unwrap();
                 for n in 0..300u64 {
-                    let before_id = if deep { ids[((task * 7919 + n * 104_729) as usize) % ids.len()] } else { 0 };
+                    let before_id = if deep {
+                        ids[((task * 7919 + n * 104_729) as usize) % ids.len()]
+                    } else {
+                        0
+                    };
                     let mut request = tonic::Request::new(GetMessagesRequest {
                         conversation_id: id,
                         before_id,
@@ -176,7 +214,9 @@ async fn main() {
                         .insert("authorization", format!("Bearer {token}").parse().unwrap());
                     let began = Instant::now();
                     message.get_messages(request).await.unwrap();
-                    histogram.record(began.elapsed().as_micros() as u64).unwrap();
+                    histogram
+                        .record(began.elapsed().as_micros() as u64)
+                        .unwrap();
                 }
                 histogram
             }));

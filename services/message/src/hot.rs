@@ -1,8 +1,8 @@
 //! The hot cache: the newest messages of each conversation under `msg:hot:{conversation_id}`.
 //!
 //! An entry holds up to `message.hot_cache_size` messages, oldest first, with consecutive `seq`.
-//! Sends append after their commit; readers trust an entry only when its newest `seq` equals the
-//! conversation counter they just read, so an entry missing a message is reloaded, never served.
+//! Sends append after their commit. A reader trusts an entry only when its newest `seq` equals
+//! the conversation counter it just read, so an entry missing a message is reloaded, never served.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -25,9 +25,9 @@
 //!   consumers drop the copy.
 //! - `client_msg_id` is unique per sender. A retry returns the first message's id and time; the
 //!   same id reused for another conversation is ALREADY_EXISTS on `client_msg_id`.
-//! - Membership comes from the chat service (`CheckMember`). Positive answers are cached for
+//! - Membership comes from the chat service (`CheckMember`). A positive result is cached for
 //!   [`membership::MEMBER_CACHE_TTL`], so a removed member may still send for that long;
-//!   negative answers are not cached, so a new member can send at once.
+//!   a negative result is not cached, so a new member can send at once.
 //! - Service callers (service token or `trust` mode) may read any conversation; a user must be
 //!   a member. `GetConversationStats` answers for the acting user only.
 //! - `UpdateMessageStatus`: members other than the sender move the status forward; the same
@@ -58,11 +58,11 @@ pub use membership::{ChatMembership, Membership};
 /// Name of the outbox table the message service writes its events to.
 pub const OUTBOX_TABLE: &str = "message_outbox";
 
-/// What [`MessageService::new`] needs.
+/// Dependencies of [`MessageService::new`].
 pub struct MessageDeps {
     /// Database holding the tables of `schema/message.schema`, already migrated.
     pub db: DatabaseConnection,
-    /// Membership answers, normally [`ChatMembership`] over the chat service.
+    /// Membership checks, normally [`ChatMembership`] over the chat service.
     pub members: Arc<dyn Membership>,
     /// The hot cache of the newest messages per conversation.
     pub hot: Arc<dyn HotCache>,
@@ -104,7 +104,7 @@ impl MessageService {
         .spawn()
     }
 
-    /// The outbox the service writes to; its relay wakes when sends commit.
+    /// Returns the outbox the service writes to; its relay wakes when sends commit.
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
     }

@@ -221,7 +221,7 @@ fn extra_data_text(row: &messages::Model) -> String {
         .unwrap_or_default()
 }
 
-/// The wire form of a stored message.
+/// Converts a stored message to its wire form.
 pub(crate) fn message_info(row: &messages::Model) -> MessageInfo {
     MessageInfo {
         message_id: row.id,

@@ -2,8 +2,8 @@
 //!
 //! Writer tasks take every queued send, up to [`MAX_BATCH`], and store the batch with four
 //! statements in one transaction ([`store::insert_batch`]), so a commit (and on SQLite the one
-//! writer lock) is shared by many sends. A send whose `client_msg_id` is already stored is
-//! answered without writing. When a batch fails (for example a concurrent duplicate from
+//! writer lock) is shared by many sends. A send whose `client_msg_id` is already stored gets that
+//! message's id without a write. When a batch fails (for example a concurrent duplicate from
 //! another process), it is rolled back and its sends run again one transaction each, so one
 //! bad send never fails the others. MySQL lacks `RETURNING`, so there every send runs its own
 //! transaction.
@@ -104,7 +104,7 @@ async fn run_batches(db: DatabaseConnection, outbox: Outbox, queue: SharedQueue)
     tracing::debug!("message writer stopped");
 }
 
-/// Stores `jobs` in one transaction and answers each job once the commit is known.
+/// Stores `jobs` in one transaction and replies to each job once the commit is known.
 async fn commit_batch(db: &DatabaseConnection, outbox: &Outbox, jobs: Vec<Job>) {
     let now = Utc::now();
     let mut writes = Vec::with_capacity(jobs.len());

@@ -26,7 +26,7 @@ const ALICE: i64 = 1;
 const BOB: i64 = 2;
 /// Lock file shared with the runtime's RabbitMQ tests.
 const BROKER_LOCK_PATH: &str = "/tmp/beehive-test-rabbitmq.lock";
-/// Longest wait for every event to arrive after the broker is back.
+/// Maximum wait for every event to arrive after the broker is back.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Records the message id of every delivery, duplicates included.

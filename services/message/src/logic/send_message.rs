@@ -1,6 +1,6 @@
-//! `SendMessage`: stores a message of a member with the next `seq` of its conversation and the
-//! `message.push` / `message.index` events in one transaction; a retried `client_msg_id` returns
-//! the first message.
+//! `SendMessage`: stores a member's message with the next `seq` of its conversation, and the
+//! `message.push` and `message.index` events, in one transaction. A retried `client_msg_id`
+//! returns the first message.
 
 use beehive_generated::message::rpc;
 use beehive_generated::pb::message::{SendMessageRequest, SendMessageResponse};
@@ -65,7 +65,7 @@ impl Handle<rpc::SendMessage> for crate::MessageService {
     }
 }
 
-/// Answers a retried send with the first message, unless the client id was used elsewhere.
+/// Returns the first message for a retried send, unless the client id was used elsewhere.
 fn retried(
     conversation_id: i64,
     first: &beehive_generated::entity::messages::Model,
