@@ -42,16 +42,17 @@ pub const INDEX_GROUP: &str = "search-index";
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 /// Largest page; a larger `page_size` is cut to it.
 pub const MAX_PAGE_SIZE: u32 = beehive_runtime::search::MAX_PAGE_SIZE;
-/// Longest time a user's conversation list is cached, whatever the configuration says.
+/// Maximum time a user's conversation list is cached, even when
+/// `search.membership_cache_secs` is larger.
 pub const MAX_MEMBERSHIP_CACHE: Duration = Duration::from_secs(5);
 
-/// What [`SearchService::new`] needs.
+/// Dependencies of [`SearchService::new`].
 pub struct SearchDeps {
     /// The `search.*` settings (`membership_cache_secs`).
     pub config: SearchConfig,
     /// The index: `TantivyEngine::open(<data>/search)` or an `ElasticsearchEngine`.
     pub engine: Arc<dyn SearchEngine>,
-    /// Client of the chat service, which answers membership questions.
+    /// Client of the chat service, which lists the conversations of a user.
     pub chat: ChatClient,
     /// Service token for calls to the chat service; `None` forwards the caller's token
     /// (enough in `trust` mode, and for users searching their own messages).

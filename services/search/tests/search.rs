@@ -297,7 +297,7 @@ async fn paging_and_keyword_rules() {
 }
 
 #[tokio::test]
-async fn internal_rpcs_need_a_service_token_and_repeat_safely() {
+async fn internal_rpcs_need_service_token() {
     let stack = Stack::start(support::Backend::Sqlite).await;
     let conversation = stack.conversation(1, ALICE, &[BOB]).await;
     let request = IndexMessageRequest {

@@ -1,5 +1,6 @@
-//! A file service on a loopback port over a temp data dir, on SQLite or (when
-//! `BEEHIVE_TEST_POSTGRES_URL` is set) a fresh PostgreSQL database.
+//! A file service on a loopback port over a temp data dir: on SQLite with an in-process cache,
+//! or (when `BEEHIVE_TEST_POSTGRES_URL` is set) on a fresh PostgreSQL database, with Redis as the
+//! cache when `BEEHIVE_TEST_REDIS_URL` is set too. Cache keys carry the unique database name.
 
 #![allow(dead_code)]
 
@@ -15,6 +16,7 @@ use beehive_generated::entity::{file_refs, files, multipart_parts, multipart_upl
 use beehive_generated::file::FileClient;
 use beehive_generated::migration::FileMigrator;
 use beehive_runtime::auth::Authenticator;
+use beehive_runtime::cache::{Cache, CacheAside, MokaCache, RedisCache};
 use beehive_runtime::client::ServiceChannel;
 use beehive_runtime::config::Config;
 use beehive_runtime::db::{self, PoolOptions};
@@ -23,7 +25,7 @@ use beehive_runtime::storage::{
     ByteStream, ContentHash, FileStore, LocalStore, StagedPart, StorageError, StoredObject,
     UploadId,
 };
-use beehive_runtime::testing::{POSTGRES_URL_VAR, backend_url};
+use beehive_runtime::testing::{POSTGRES_URL_VAR, REDIS_URL_VAR, backend_url};
 use futures::StreamExt;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait};
 
@@ -110,11 +112,22 @@ impl Harness {
         let store = Arc::new(CountingStore::new(
             LocalStore::open(data_dir.path()).await.expect("open store"),
         ));
-        let service = Arc::new(FileService::new(FileDeps {
-            config: config.file.clone(),
-            db: database.connection.clone(),
-            store: store.clone(),
-        }));
+        let cache: Arc<dyn Cache> = match (backend, backend_url(REDIS_URL_VAR)) {
+            (Backend::Postgres, Some(redis_url)) => Arc::new(
+                RedisCache::connect(&redis_url)
+                    .await
+                    .expect("connect Redis"),
+            ),
+            _ => Arc::new(MokaCache::new(10_000)),
+        };
+        let service = Arc::new(
+            FileService::new(FileDeps {
+                config: config.file.clone(),
+                db: database.connection.clone(),
+                store: store.clone(),
+            })
+            .with_cache(CacheAside::new(cache, database.name.clone())),
+        );
         let config = Arc::new(config);
         let server = ServerBuilder::new(config.clone(), "file")
             .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
