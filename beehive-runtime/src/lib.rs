@@ -4,32 +4,32 @@
 //! (config, server, auth, discovery, clients) and backends (database, cache, bus, search, mail,
 //! storage) build on it.
 
+pub mod auth;
+pub mod backends;
+pub mod balance;
+pub mod breaker;
+pub mod bus;
+pub mod cache;
 pub mod client;
+pub mod config;
 pub mod context;
+pub mod db;
+pub mod discovery;
 pub mod error;
+pub mod layer;
+pub mod mail;
 pub mod observe;
+pub mod rate_limit;
 pub mod rpc;
+pub mod search;
+pub mod server;
+pub mod shed;
+pub mod storage;
+pub mod telemetry;
 pub mod testing;
 pub mod trace;
+pub mod validate;
 
 pub use context::{CallContext, Caller};
 pub use error::{ServiceError, ServiceResult};
 pub use rpc::{Access, Handle, Rpc, Validate};
-pub mod mail;
-pub mod storage;
-pub mod auth;
-pub mod config;
-pub mod bus;
-pub mod layer;
-pub mod shed;
-pub mod discovery;
-pub mod telemetry;
-pub mod balance;
-pub mod breaker;
-pub mod server;
-pub mod validate;
-pub mod db;
-pub mod cache;
-pub mod search;
-pub mod backends;
-pub mod rate_limit;
