@@ -153,6 +153,13 @@ async fn pages_report_exact_total(engine: &dyn SearchEngine) {
     let past_end = engine.search(&request).await.unwrap();
     assert_eq!(past_end.total, 25);
     assert_eq!(past_end.hits, Vec::new());
+
+    // The largest page a client can send must not make the engine reserve room for its offset.
+    request.page = u32::try_from(i32::MAX).unwrap();
+    request.page_size = 100;
+    let far_past_end = engine.search(&request).await.unwrap();
+    assert_eq!(far_past_end.total, 25);
+    assert_eq!(far_past_end.hits, Vec::new());
 }
 
 async fn writes_visible_without_refresh(engine: &dyn SearchEngine) {

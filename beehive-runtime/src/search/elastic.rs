@@ -24,6 +24,8 @@ use super::{MessageDocument, SearchEngine, SearchError, SearchHit, SearchPage, S
 pub const DEFAULT_INDEX: &str = "beehive_messages";
 /// Time allowed for one request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Elasticsearch's default `index.max_result_window`: the largest `from + size` it serves.
+const MAX_RESULT_WINDOW: usize = 10_000;
 /// Analyzer name defined in the mapping.
 const CONTENT_ANALYZER: &str = "beehive_content";
 
@@ -155,9 +157,16 @@ impl ElasticsearchEngine {
             .iter()
             .map(|part| json!({ "match_phrase": { "content": part.text } }))
             .collect();
+        // Elasticsearch refuses `from + size` above `index.max_result_window` (10,000 by default).
+        // Past that window only the total is requested, so the page comes back empty.
+        // NOTE: hits beyond the first 10,000 are therefore unreachable by paging.
+        let (from, size) = match query.offset().checked_add(query.page_size as usize) {
+            Some(end) if end <= MAX_RESULT_WINDOW => (query.offset(), query.page_size as usize),
+            _ => (0, 0),
+        };
         Some(json!({
-            "from": query.offset(),
-            "size": query.page_size,
+            "from": from,
+            "size": size,
             "track_total_hits": true,
             "query": {
                 "bool": {

@@ -274,12 +274,24 @@ impl Inner {
                 Order::Desc,
             ),
         );
-        let top = TopDocs::with_limit(query.page_size as usize)
-            .and_offset(query.offset())
-            .order_by(newest_first);
         let searcher = self.reader.searcher();
-        let (total, page) = searcher
-            .search(&tantivy_query, &(Count, top))
+        let total = searcher
+            .search(&tantivy_query, &Count)
+            .map_err(tantivy_error("count"))?;
+        // Counting first keeps a huge `page` cheap: tantivy's top-docs collector reserves room for
+        // offset + limit hits, so a page past the end must never reach it.
+        let offset = query.offset();
+        if offset >= total {
+            return Ok(SearchPage {
+                total: total as u64,
+                hits: Vec::new(),
+            });
+        }
+        let top = TopDocs::with_limit(query.page_size as usize)
+            .and_offset(offset)
+            .order_by(newest_first);
+        let page = searcher
+            .search(&tantivy_query, &top)
             .map_err(tantivy_error("search"))?;
 
         let mut hits = Vec::with_capacity(page.len());
