@@ -44,11 +44,26 @@ pub enum AuthError {
     Key(String),
 }
 
+impl AuthError {
+    /// The text a rejected caller sees. Decoder details (base64, JSON, algorithm) stay in the
+    /// log: they help nobody but a caller probing the verifier.
+    pub fn client_message(&self) -> &'static str {
+        match self {
+            Self::Expired => "token expired",
+            Self::Invalid(_) => "invalid token",
+            Self::Signing(_) | Self::Key(_) => "token check failed",
+        }
+    }
+}
+
 impl From<AuthError> for ServiceError {
     fn from(err: AuthError) -> Self {
         match err {
             AuthError::Signing(reason) | AuthError::Key(reason) => ServiceError::internal(reason),
-            rejected => ServiceError::unauthenticated(rejected.to_string()),
+            rejected => {
+                tracing::debug!(error = %rejected, "rejected a token");
+                ServiceError::unauthenticated(rejected.client_message())
+            }
         }
     }
 }

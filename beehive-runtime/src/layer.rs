@@ -109,7 +109,7 @@ where
         let token = match bearer_token(headers) {
             Ok(token) => token,
             Err(reason) => {
-                let response = reject(request.uri().path(), &trace_id, reason);
+                let response = reject(request.uri().path(), &trace_id, &reason, &reason);
                 return Either::Left(futures::future::ready(Ok(response)));
             }
         };
@@ -119,7 +119,13 @@ where
             (CallerCheck::Token(auth), Some(token)) => match auth.verify(token) {
                 Ok(caller) => caller,
                 Err(err) => {
-                    let response = reject(request.uri().path(), &trace_id, err.to_string());
+                    let detail = err.to_string();
+                    let response = reject(
+                        request.uri().path(),
+                        &trace_id,
+                        &detail,
+                        err.client_message(),
+                    );
                     return Either::Left(futures::future::ready(Ok(response)));
                 }
             },
@@ -149,11 +155,18 @@ where
 }
 
 /// Ends a call with UNAUTHENTICATED before it reaches the service, with one log line.
-fn reject<T: Default>(method: &str, trace_id: &str, reason: String) -> http::Response<T> {
+///
+/// `detail` goes to the log only; the caller gets `message`.
+fn reject<T: Default>(
+    method: &str,
+    trace_id: &str,
+    detail: &str,
+    message: &str,
+) -> http::Response<T> {
     let code = tonic::Code::Unauthenticated;
-    tracing::info!(trace_id, method, code = crate::observe::code_name(code), error = %reason, "call rejected");
+    tracing::info!(trace_id, method, code = crate::observe::code_name(code), error = %detail, "call rejected");
     crate::observe::count_server_rejection(method, code);
-    tonic::Status::unauthenticated(reason).into_http()
+    tonic::Status::unauthenticated(message).into_http()
 }
 
 fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {

@@ -95,8 +95,16 @@ async fn bad_tokens_get_unauthenticated() {
         ("garbage", "not-a-jwt"),
     ] {
         let result = ping(channel.clone(), with_token(token, Ping::default())).await;
-        let code = result.err().map(|status| status.code());
+        let status = result.err();
+        let code = status.as_ref().map(|status| status.code());
         assert_eq!(code, Some(tonic::Code::Unauthenticated), "{name} token");
+        let expected = if name == "expired" {
+            "token expired"
+        } else {
+            "invalid token"
+        };
+        let message = status.as_ref().map(|status| status.message());
+        assert_eq!(message, Some(expected), "{name} token");
     }
     assert_eq!(
         record.calls.load(Ordering::SeqCst),
