@@ -74,7 +74,10 @@ fn wait_listening(address: SocketAddr, processes: &mut Processes) {
     while TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
         for (service, child) in &mut processes.0 {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("beehive serve {} exited at start: {status}", service.as_str());
+                panic!(
+                    "beehive serve {} exited at start: {status}",
+                    service.as_str()
+                );
             }
         }
         assert!(
@@ -109,7 +112,10 @@ async fn story_on_six_serve_processes() {
         .collect();
     let mut processes = Processes(Vec::new());
     for (service, address) in ServiceName::ALL.iter().zip(&addresses) {
-        let listen_var = format!("BEEHIVE_SERVICES__{}__LISTEN", service.as_str().to_uppercase());
+        let listen_var = format!(
+            "BEEHIVE_SERVICES__{}__LISTEN",
+            service.as_str().to_uppercase()
+        );
         let child = Command::new(&binary)
             .args(["serve", service.as_str(), "--bus-exchange"])
             .arg(format!("beehive.dist.{tag}"))
