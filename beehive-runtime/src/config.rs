@@ -442,13 +442,15 @@ impl Config {
                     reason: "no such file".to_owned(),
                 });
             }
-            Some(path) => path.to_owned(),
-            None => PathBuf::from(DEFAULT_CONFIG_PATH),
+            Some(path) => Some(path.to_owned()),
+            // The default file is optional: without it, defaults and the environment apply.
+            None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|path| path.is_file()),
         };
-        let figment = Self::defaults()
-            .merge(Yaml::file_exact(&file))
-            .merge(environment());
-        Self::extract(figment)
+        let mut figment = Self::defaults();
+        if let Some(file) = &file {
+            figment = figment.merge(Yaml::file_exact(file));
+        }
+        Self::extract(figment.merge(environment()))
     }
 
     /// Loads defaults overridden by YAML `text`, without the environment, and validates.

@@ -127,3 +127,12 @@ fn file_value_error_names_key_and_file() {
     assert_eq!(err.key(), Some("log.format"));
     assert!(err.to_string().contains("beehive.yaml"), "{err}");
 }
+
+#[test]
+fn load_without_default_file_uses_defaults() {
+    // Tests run in the crate folder, which has no `etc/beehive.yaml`.
+    assert!(!std::path::Path::new("etc/beehive.yaml").exists());
+    let config = Config::load(None).unwrap_or_else(|err| panic!("defaults were refused: {err}"));
+    assert_eq!(config.services.user.listen.to_string(), "127.0.0.1:8001");
+    assert_eq!(config.services.search.listen.to_string(), "127.0.0.1:8006");
+}
