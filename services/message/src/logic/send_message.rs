@@ -8,6 +8,11 @@ use beehive_runtime::{CallContext, Handle, ServiceError};
 
 use crate::store::{self, NewMessage};
 
+/// Lookups of a concurrent send's row before a duplicate client id is reported as an error.
+const CLIENT_ID_LOOKUP_ATTEMPTS: u32 = 40;
+/// Pause between those lookups; 40 × 25 ms waits out one batch commit.
+const CLIENT_ID_LOOKUP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
+
 impl Handle<rpc::SendMessage> for crate::MessageService {
     async fn handle(
         &self,
@@ -46,11 +51,19 @@ impl Handle<rpc::SendMessage> for crate::MessageService {
         let row = match self.writer.send(message.clone()).await {
             Ok(row) => row,
             Err(err) if err.is_unique_violation() => {
-                // A concurrent send with the same client id committed first.
-                let first = match &message.client_msg_id {
-                    Some(id) => store::find_by_client_id(&self.db, message.sender_id, id).await?,
-                    None => None,
-                };
+                // A concurrent send with the same client id won. It may still be committing
+                // (the writer rejects a batch's second copy before the first commits), so the
+                // lookup is repeated briefly before giving up.
+                let mut first = None;
+                if let Some(id) = &message.client_msg_id {
+                    for _ in 0..CLIENT_ID_LOOKUP_ATTEMPTS {
+                        first = store::find_by_client_id(&self.db, message.sender_id, id).await?;
+                        if first.is_some() {
+                            break;
+                        }
+                        tokio::time::sleep(CLIENT_ID_LOOKUP_INTERVAL).await;
+                    }
+                }
                 let first = first.ok_or_else(|| ServiceError::internal(err))?;
                 return retried(message.conversation_id, &first);
             }
