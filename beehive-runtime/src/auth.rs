@@ -45,8 +45,8 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// The text a rejected caller sees. Decoder details (base64, JSON, algorithm) stay in the
-    /// log: they help nobody but a caller probing the verifier.
+    /// Returns the message a rejected caller receives. Decoder details (base64, JSON, algorithm)
+    /// stay in the log, because they help nobody but a caller probing the verifier.
     pub fn client_message(&self) -> &'static str {
         match self {
             Self::Expired => "token expired",

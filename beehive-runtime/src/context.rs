@@ -80,7 +80,7 @@ impl CallContext {
         Ok(self.user_id().unwrap_or(fallback))
     }
 
-    /// Checks that the caller holds a service token (or that `trust` mode is on).
+    /// Checks that the caller has a service token, unless `trust` mode is on.
     pub fn require_service(&self) -> Result<(), ServiceError> {
         match self.caller {
             Caller::Service | Caller::Trusted => Ok(()),
