@@ -18,8 +18,9 @@ pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 pub enum ServiceError {
     #[error("invalid argument `{field}`: {reason}")]
     InvalidArgument { field: String, reason: String },
-    #[error("{what} not found")]
-    NotFound { what: String },
+    /// `field`, when set, is the request field whose value named the missing entity.
+    #[error("{what} not found{}", field_suffix(.field.as_deref()))]
+    NotFound { what: String, field: Option<String> },
     #[error("`{field}` already exists: {message}")]
     AlreadyExists { field: String, message: String },
     #[error("permission denied: {0}")]
@@ -56,7 +57,19 @@ impl ServiceError {
 
     /// Builds a NOT_FOUND error; `what` reads like "user 42" or "conversation 7".
     pub fn not_found(what: impl Into<String>) -> Self {
-        Self::NotFound { what: what.into() }
+        Self::NotFound {
+            what: what.into(),
+            field: None,
+        }
+    }
+
+    /// Builds a NOT_FOUND error for the entity that the request's `field` refers to, as in
+    /// `not_found_field("conversation_id", "conversation 7")`.
+    pub fn not_found_field(field: impl Into<String>, what: impl Into<String>) -> Self {
+        Self::NotFound {
+            what: what.into(),
+            field: Some(field.into()),
+        }
     }
 
     /// Builds an ALREADY_EXISTS error naming the field whose value is taken.
@@ -111,9 +124,15 @@ impl ServiceError {
     pub fn field(&self) -> Option<&str> {
         match self {
             Self::InvalidArgument { field, .. } | Self::AlreadyExists { field, .. } => Some(field),
+            Self::NotFound { field, .. } => field.as_deref(),
             _ => None,
         }
     }
+}
+
+/// Formats the ` (field `name`)` tail of a NOT_FOUND message, or nothing.
+fn field_suffix(field: Option<&str>) -> String {
+    field.map_or_else(String::new, |field| format!(" (field `{field}`)"))
 }
 
 impl From<ServiceError> for Status {
@@ -179,6 +198,28 @@ mod tests {
             .get(FIELD_METADATA_KEY)
             .and_then(|v| v.to_str().ok());
         assert_eq!(field, Some("username"));
+    }
+
+    #[test]
+    fn not_found_names_field() {
+        let status = Status::from(ServiceError::not_found_field(
+            "conversation_id",
+            "conversation 7",
+        ));
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(
+            status.message(),
+            "conversation 7 not found (field `conversation_id`)"
+        );
+        let field = status
+            .metadata()
+            .get(FIELD_METADATA_KEY)
+            .and_then(|v| v.to_str().ok());
+        assert_eq!(field, Some("conversation_id"));
+
+        let plain = Status::from(ServiceError::not_found("user 42"));
+        assert_eq!(plain.message(), "user 42 not found");
+        assert!(plain.metadata().get(FIELD_METADATA_KEY).is_none());
     }
 
     #[test]

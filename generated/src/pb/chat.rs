@@ -143,6 +143,10 @@ pub struct CheckMemberResponse {
     pub is_member: bool,
     #[prost(int32, tag = "2")]
     pub role: i32,
+    /// True when the conversation does not exist (is_member is then false). False means it
+    /// exists, so a server that predates this field reads as "exists".
+    #[prost(bool, tag = "3")]
+    pub conversation_missing: bool,
 }
 /// Common response.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -41,7 +41,10 @@
 //!   are not members (remove) are skipped.
 //! - `UpdateConversationInfo`: an empty field leaves the stored value unchanged.
 //! - `CheckMember`: a user may ask about themselves, or about others in a conversation they
-//!   belong to; services may ask anything. A missing conversation has no members.
+//!   belong to; services may ask anything. A missing conversation has no members and sets
+//!   `conversation_missing`.
+//! - A conversation id that names no conversation is NOT_FOUND on `conversation_id`, checked
+//!   before membership; an existing conversation the caller is not in is PERMISSION_DENIED.
 //! - Calls without a user field (add, remove, rename) act for the token's subject; service
 //!   callers act with owner rights.
 

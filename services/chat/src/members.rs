@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::{ChatService, ROLE_ADMIN, ROLE_OWNER, TYPE_GROUP};
 
-/// Returns the conversation or NOT_FOUND.
+/// Returns the conversation or NOT_FOUND naming `conversation_id`.
 pub(crate) async fn conversation<C: ConnectionTrait>(
     conn: &C,
     conversation_id: i64,
@@ -15,7 +15,22 @@ pub(crate) async fn conversation<C: ConnectionTrait>(
     conversations::Entity::find_by_id(conversation_id)
         .one(conn)
         .await?
-        .ok_or_else(|| ServiceError::not_found(format!("conversation {conversation_id}")))
+        .ok_or_else(|| missing_conversation(conversation_id))
+}
+
+/// Returns whether a conversation with this id exists.
+pub(crate) async fn conversation_exists<C: ConnectionTrait>(
+    conn: &C,
+    conversation_id: i64,
+) -> Result<bool, ServiceError> {
+    Ok(conversations::Entity::find_by_id(conversation_id)
+        .one(conn)
+        .await?
+        .is_some())
+}
+
+pub(crate) fn missing_conversation(conversation_id: i64) -> ServiceError {
+    ServiceError::not_found_field("conversation_id", format!("conversation {conversation_id}"))
 }
 
 /// Returns the member row of `user_id`, if the user belongs to the conversation.
@@ -31,15 +46,22 @@ pub(crate) async fn member<C: ConnectionTrait>(
         .await?)
 }
 
-/// Returns the member row of `user_id` or PERMISSION_DENIED.
+/// Returns the member row of `user_id`, else NOT_FOUND naming `conversation_id` when the
+/// conversation does not exist, or PERMISSION_DENIED when it does.
 pub(crate) async fn require_member<C: ConnectionTrait>(
     conn: &C,
     conversation_id: i64,
     user_id: i64,
 ) -> Result<conversation_members::Model, ServiceError> {
-    member(conn, conversation_id, user_id)
-        .await?
-        .ok_or_else(|| not_member(conversation_id, user_id))
+    if let Some(member) = member(conn, conversation_id, user_id).await? {
+        return Ok(member);
+    }
+    // The existence query runs only after the member lookup failed, so members pay nothing.
+    if conversation_exists(conn, conversation_id).await? {
+        Err(not_member(conversation_id, user_id))
+    } else {
+        Err(missing_conversation(conversation_id))
+    }
 }
 
 pub(crate) fn not_member(conversation_id: i64, user_id: i64) -> ServiceError {

@@ -12,7 +12,7 @@ use beehive_generated::pb::chat::{
     UpdateUnreadCountRequest,
 };
 use beehive_generated::pb::message::SendMessageRequest;
-use support::{Env, code};
+use support::{Env, assert_not_found, code};
 use tonic::Code;
 
 const ALICE: i64 = 1;
@@ -411,6 +411,7 @@ async fn non_members_are_refused() {
         .await
         .unwrap();
     assert!(!own.is_member);
+    assert!(!own.conversation_missing);
     assert_eq!(env.count("conversation_members").await, rows);
     assert_eq!(
         env.scalar("SELECT COUNT(*) AS n FROM conversations WHERE name = 'taken'")
@@ -419,6 +420,117 @@ async fn non_members_are_refused() {
     );
     assert_eq!(
         env.scalar("SELECT COALESCE(SUM(unread_adjust), 0) AS n FROM conversation_members")
+            .await,
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_conversation_is_not_found() {
+    let env = Env::sqlite().await;
+    let id = create(&env, group(ALICE, vec![BOB])).await;
+    let missing = id + 1_000;
+    let rows = env.count("conversation_members").await;
+
+    let detail = env
+        .chat
+        .get_conversation_detail(env.as_user(
+            ALICE,
+            GetConversationDetailRequest {
+                conversation_id: missing,
+                user_id: ALICE,
+            },
+        ))
+        .await;
+    assert_not_found(detail, "conversation_id");
+    let read = env
+        .chat
+        .mark_read(env.as_user(
+            ALICE,
+            MarkReadRequest {
+                conversation_id: missing,
+                user_id: ALICE,
+            },
+        ))
+        .await;
+    assert_not_found(read, "conversation_id");
+    let add = env
+        .chat
+        .add_members(env.as_user(
+            ALICE,
+            AddMembersRequest {
+                conversation_id: missing,
+                user_ids: vec![CAROL],
+            },
+        ))
+        .await;
+    assert_not_found(add, "conversation_id");
+    let remove = env
+        .chat
+        .remove_members(env.as_user(
+            ALICE,
+            RemoveMembersRequest {
+                conversation_id: missing,
+                user_ids: vec![BOB],
+            },
+        ))
+        .await;
+    assert_not_found(remove, "conversation_id");
+    let rename = env
+        .chat
+        .update_conversation_info(env.as_user(
+            ALICE,
+            UpdateConversationInfoRequest {
+                conversation_id: missing,
+                name: "ghost".to_owned(),
+                avatar: String::new(),
+            },
+        ))
+        .await;
+    assert_not_found(rename, "conversation_id");
+    let probe = env
+        .chat
+        .check_member(env.as_user(
+            ALICE,
+            CheckMemberRequest {
+                conversation_id: missing,
+                user_id: BOB,
+            },
+        ))
+        .await;
+    assert_not_found(probe, "conversation_id");
+
+    let own = env
+        .chat
+        .check_member(env.as_user(
+            ALICE,
+            CheckMemberRequest {
+                conversation_id: missing,
+                user_id: ALICE,
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(!own.is_member);
+    assert!(own.conversation_missing);
+    let present = env
+        .chat
+        .check_member(env.as_user(
+            ALICE,
+            CheckMemberRequest {
+                conversation_id: id,
+                user_id: ALICE,
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(present.is_member);
+    assert!(!present.conversation_missing);
+
+    assert_eq!(env.count("conversations").await, 1);
+    assert_eq!(env.count("conversation_members").await, rows);
+    assert_eq!(
+        env.scalar("SELECT COUNT(*) AS n FROM conversations WHERE name = 'ghost'")
             .await,
         0
     );

@@ -27,9 +27,13 @@
 //!   same id reused for another conversation is ALREADY_EXISTS on `client_msg_id`.
 //! - Membership comes from the chat service (`CheckMember`). A positive result is cached for
 //!   [`membership::MEMBER_CACHE_TTL`], so a removed member may still send for that long;
-//!   a negative result is not cached, so a new member can send at once.
+//!   a negative result is not cached, so a new member can send at once. A user naming a
+//!   conversation that does not exist gets NOT_FOUND on `conversation_id`; the chat service
+//!   checks existence only after the member lookup failed, so members pay nothing for it.
 //! - Service callers (service token or `trust` mode) may read any conversation; a user must be
 //!   a member. `GetConversationStats` answers for the acting user only.
+//!   NOTE: reads by service callers skip the chat service, so a conversation that does not
+//!   exist reads as an empty one for them rather than NOT_FOUND.
 //! - `UpdateMessageStatus`: members other than the sender move the status forward; the same
 //!   status again succeeds and changes nothing; a lower status is FAILED_PRECONDITION.
 //! - The newest messages of a conversation (`message.hot_cache_size`, TTL
@@ -53,7 +57,7 @@ use beehive_runtime::{CallContext, ServiceError};
 use sea_orm::DatabaseConnection;
 
 pub use hot::{HotCache, MemoryHotCache, SharedHotCache};
-pub use membership::{ChatMembership, Membership};
+pub use membership::{ChatMembership, MemberStatus, Membership};
 
 /// Name of the outbox table the message service writes its events to.
 pub const OUTBOX_TABLE: &str = "message_outbox";
@@ -121,23 +125,40 @@ impl MessageService {
         self.require_member(ctx, conversation_id, user_id).await
     }
 
-    /// Refuses `user_id` unless it is a member of `conversation_id`.
+    /// Refuses `user_id` unless it is a member of `conversation_id`: NOT_FOUND naming the
+    /// request field `conversation_id` when the conversation does not exist, else
+    /// PERMISSION_DENIED.
     async fn require_member(
         &self,
         ctx: &CallContext,
         conversation_id: i64,
         user_id: i64,
     ) -> Result<(), ServiceError> {
-        if self
+        self.require_member_named(ctx, "conversation_id", conversation_id, user_id)
+            .await
+    }
+
+    /// [`Self::require_member`] for a conversation id taken from the request field `field`.
+    async fn require_member_named(
+        &self,
+        ctx: &CallContext,
+        field: &str,
+        conversation_id: i64,
+        user_id: i64,
+    ) -> Result<(), ServiceError> {
+        match self
             .members
-            .is_member(ctx, conversation_id, user_id)
+            .check_member(ctx, conversation_id, user_id)
             .await?
         {
-            Ok(())
-        } else {
-            Err(ServiceError::permission_denied(format!(
+            MemberStatus::Member => Ok(()),
+            MemberStatus::NotMember => Err(ServiceError::permission_denied(format!(
                 "user {user_id} is not a member of conversation {conversation_id}"
-            )))
+            ))),
+            MemberStatus::NoConversation => Err(ServiceError::not_found_field(
+                field,
+                format!("conversation {conversation_id}"),
+            )),
         }
     }
 }

@@ -13,15 +13,25 @@ pub const MEMBER_CACHE_TTL: Duration = Duration::from_secs(2);
 /// Most (conversation, user) pairs remembered.
 const MEMBER_CACHE_CAPACITY: u64 = 100_000;
 
-/// Answers whether a user belongs to a conversation.
+/// A user's standing in a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberStatus {
+    Member,
+    /// The conversation exists and the user is not in it.
+    NotMember,
+    /// No conversation has this id.
+    NoConversation,
+}
+
+/// Checks whether a user belongs to a conversation.
 #[async_trait]
 pub trait Membership: Send + Sync {
-    async fn is_member(
+    async fn check_member(
         &self,
         ctx: &CallContext,
         conversation_id: i64,
         user_id: i64,
-    ) -> Result<bool, ServiceError>;
+    ) -> Result<MemberStatus, ServiceError>;
 }
 
 /// [`Membership`] over the chat service's `CheckMember`, remembering members for
@@ -49,15 +59,15 @@ impl ChatMembership {
 
 #[async_trait]
 impl Membership for ChatMembership {
-    async fn is_member(
+    async fn check_member(
         &self,
         ctx: &CallContext,
         conversation_id: i64,
         user_id: i64,
-    ) -> Result<bool, ServiceError> {
+    ) -> Result<MemberStatus, ServiceError> {
         let key = (conversation_id, user_id);
         if self.members.contains_key(&key) {
-            return Ok(true);
+            return Ok(MemberStatus::Member);
         }
 
         let message = CheckMemberRequest {
@@ -72,7 +82,11 @@ impl Membership for ChatMembership {
 
         if response.is_member {
             self.members.insert(key, ()).await;
+            Ok(MemberStatus::Member)
+        } else if response.conversation_missing {
+            Ok(MemberStatus::NoConversation)
+        } else {
+            Ok(MemberStatus::NotMember)
         }
-        Ok(response.is_member)
     }
 }

@@ -14,7 +14,7 @@ use beehive_generated::pb::message::{
 };
 use beehive_runtime::bus::{InProcessBus, RetryPolicy};
 use std::sync::Arc;
-use support::{Backends, Env, code};
+use support::{Backends, Env, assert_not_found, code};
 use tonic::Code;
 
 const ALICE: i64 = 1;
@@ -560,4 +560,56 @@ async fn non_members_are_refused() {
             .await,
         1
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_conversation_is_not_found() {
+    let env = Env::sqlite().await;
+    let chat = single_chat(&env, ALICE, BOB).await;
+    let missing = chat + 1_000;
+
+    let sent = env
+        .message
+        .send_message(env.as_user(ALICE, text(missing, ALICE, "anyone there?")))
+        .await;
+    assert_not_found(sent, "conversation_id");
+    let history = env
+        .message
+        .get_messages(env.as_user(
+            ALICE,
+            GetMessagesRequest {
+                conversation_id: missing,
+                before_id: 0,
+                limit: 10,
+            },
+        ))
+        .await;
+    assert_not_found(history, "conversation_id");
+    let stats = env
+        .message
+        .get_conversation_stats(env.as_user(
+            ALICE,
+            GetConversationStatsRequest {
+                user_id: ALICE,
+                conversation_ids: vec![chat, missing],
+            },
+        ))
+        .await;
+    assert_not_found(stats, "conversation_ids");
+
+    let outsider = env
+        .message
+        .send_message(env.as_user(CAROL, text(chat, CAROL, "let me in")))
+        .await;
+    assert_eq!(
+        code(outsider),
+        Code::PermissionDenied,
+        "existing conversation"
+    );
+    assert_eq!(env.count("messages").await, 0);
+    assert_eq!(env.count("conversation_counters").await, 0);
+    assert_eq!(env.count("sender_counters").await, 0);
+
+    send(&env, text(chat, ALICE, "still works")).await;
+    assert_eq!(env.count("messages").await, 1);
 }

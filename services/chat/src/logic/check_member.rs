@@ -20,9 +20,14 @@ impl Handle<rpc::CheckMember> for crate::ChatService {
         }
 
         let member = members::member(&self.db, request.conversation_id, request.user_id).await?;
+        let conversation_missing = match &member {
+            Some(_) => false,
+            None => !members::conversation_exists(&self.db, request.conversation_id).await?,
+        };
         Ok(CheckMemberResponse {
             is_member: member.is_some(),
             role: member.map_or(0, |member| i32::from(member.role)),
+            conversation_missing,
         })
     }
 }

@@ -29,8 +29,13 @@ impl Handle<rpc::GetConversationStats> for crate::MessageService {
 
         if !ctx.is_service() {
             for &conversation_id in &conversation_ids {
-                self.require_member(&ctx, conversation_id, request.user_id)
-                    .await?;
+                self.require_member_named(
+                    &ctx,
+                    "conversation_ids",
+                    conversation_id,
+                    request.user_id,
+                )
+                .await?;
             }
         }
 

@@ -337,3 +337,13 @@ pub fn code<T: std::fmt::Debug>(result: Result<T, ServiceError>) -> tonic::Code 
         Err(err) => err.code(),
     }
 }
+
+/// Asserts that a call failed with NOT_FOUND and that its message names `field`.
+pub fn assert_not_found<T: std::fmt::Debug>(result: Result<T, ServiceError>, field: &str) {
+    let err = match result {
+        Ok(value) => panic!("expected NOT_FOUND naming `{field}`, got {value:?}"),
+        Err(err) => err,
+    };
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err}");
+    assert!(err.to_string().contains(&format!("`{field}`")), "{err}");
+}
