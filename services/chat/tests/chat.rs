@@ -86,6 +86,11 @@ async fn single_chat_needs_friends() {
         .create_conversation(env.as_user(ALICE, single(ALICE, vec![BOB])))
         .await;
     assert_eq!(code(refused), Code::FailedPrecondition);
+    let missing_peer = env
+        .chat
+        .create_conversation(env.as_user(ALICE, single(ALICE, vec![MISSING_USER])))
+        .await;
+    assert_not_found(missing_peer, "member_ids");
     assert_eq!(env.count("conversations").await, 0);
     assert_eq!(env.count("conversation_members").await, 0);
 
@@ -154,7 +159,7 @@ async fn group_creation_rules() {
         .chat
         .create_conversation(env.as_user(ALICE, group(ALICE, vec![BOB, MISSING_USER])))
         .await;
-    assert_eq!(code(missing), Code::NotFound);
+    assert_not_found(missing, "member_ids");
     let alone = env
         .chat
         .create_conversation(env.as_user(ALICE, group(ALICE, vec![ALICE])))

@@ -1,5 +1,7 @@
 //! `CreateConversation`: a single chat between two friends (at most one per pair; creating it
-//! again returns the first) or a group of existing users with the creator as owner.
+//! again returns the first) or a group of existing users with the creator as owner. A peer or
+//! member who does not exist is NOT_FOUND on `member_ids`; an existing peer who is not a
+//! friend is FAILED_PRECONDITION.
 
 use std::collections::BTreeSet;
 
@@ -68,6 +70,13 @@ impl crate::ChatService {
         }
 
         if !self.friends.are_friends(ctx, owner_id, peer).await? {
+            // Only a refused pair pays for the lookup that tells a missing peer apart.
+            if !self.users.existing(ctx, &[peer]).await?.contains(&peer) {
+                return Err(ServiceError::not_found_field(
+                    "member_ids",
+                    format!("user {peer}"),
+                ));
+            }
             return Err(ServiceError::failed_precondition(format!(
                 "users {owner_id} and {peer} are not friends"
             )));
@@ -119,7 +128,10 @@ impl crate::ChatService {
         let ids: Vec<i64> = others.iter().copied().collect();
         let existing = self.users.existing(ctx, &ids).await?;
         if let Some(missing) = ids.iter().find(|id| !existing.contains(id)) {
-            return Err(ServiceError::not_found(format!("user {missing}")));
+            return Err(ServiceError::not_found_field(
+                "member_ids",
+                format!("user {missing}"),
+            ));
         }
 
         let members: Vec<(i64, i16)> = std::iter::once((owner_id, ROLE_OWNER))
