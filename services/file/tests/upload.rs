@@ -161,7 +161,7 @@ async fn refused_uploads_leave_nothing() {
             ("file_hash", wrong_hash),
             ("file_size", wrong_size),
             ("file_data", too_big),
-            ("file_data", declared_too_big),
+            ("file_size", declared_too_big),
             ("file_name", upload_request(ALICE, "", &data)),
             ("file_name", upload_request(ALICE, "a\0b", &data)),
             ("file_name", upload_request(ALICE, &"n".repeat(300), &data)),
@@ -173,7 +173,10 @@ async fn refused_uploads_leave_nothing() {
                 .await
                 .expect_err(field);
             assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
-            assert!(status.to_string().contains(field), "{field}: {status}");
+            assert!(
+                status.to_string().contains(&format!("`{field}`")),
+                "{field}: {status}"
+            );
         }
         let too_big = harness
             .client
@@ -184,6 +187,17 @@ async fn refused_uploads_leave_nothing() {
             .await
             .expect_err("too big");
         assert!(too_big.to_string().contains("multipart"), "{too_big}");
+        let mut declared_too_big = upload_request(ALICE, "a.bin", &data);
+        declared_too_big.file_size = 64 * 1024 + 1;
+        let declared_too_big = harness
+            .client
+            .upload_file(harness.as_user(ALICE, declared_too_big))
+            .await
+            .expect_err("declared too big");
+        assert!(
+            declared_too_big.to_string().contains("multipart"),
+            "{declared_too_big}"
+        );
 
         let foreign = harness
             .client

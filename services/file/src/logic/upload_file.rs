@@ -22,11 +22,20 @@ impl Handle<rpc::UploadFile> for FileService {
         let declared = parse_hash("file_hash", &request.file_hash)?;
         let max_bytes = self.config.max_single_bytes;
         let actual_size = request.file_data.len() as u64;
-        if actual_size > max_bytes || u64::try_from(request.file_size).unwrap_or(0) > max_bytes {
+        if actual_size > max_bytes {
             return Err(ServiceError::invalid(
                 "file_data",
                 format!(
-                    "files over {max_bytes} bytes must use a multipart upload (InitMultipartUpload)"
+                    "holds {actual_size} bytes; files over {max_bytes} bytes must use a multipart upload (InitMultipartUpload)"
+                ),
+            ));
+        }
+        if u64::try_from(request.file_size).unwrap_or(0) > max_bytes {
+            return Err(ServiceError::invalid(
+                "file_size",
+                format!(
+                    "declared {} bytes; files over {max_bytes} bytes must use a multipart upload (InitMultipartUpload)",
+                    request.file_size
                 ),
             ));
         }
