@@ -34,6 +34,9 @@
 //!   a member. `GetConversationStats` answers for the acting user only.
 //!   NOTE: reads by service callers skip the chat service, so a conversation that does not
 //!   exist reads as an empty one for them rather than NOT_FOUND.
+//! - A text message (`content_type` 1) whose `content` is only white space (Unicode
+//!   `White_Space`, as `str::trim` strips it) is INVALID_ARGUMENT on `content`. The other
+//!   types (2 image, 3 voice, 4 file) are not checked this way.
 //! - `UpdateMessageStatus`: members other than the sender move the status forward; the same
 //!   status again succeeds and changes nothing; a lower status is FAILED_PRECONDITION.
 //! - The newest messages of a conversation (`message.hot_cache_size`, TTL
@@ -58,6 +61,10 @@ use sea_orm::DatabaseConnection;
 
 pub use hot::{HotCache, MemoryHotCache, SharedHotCache};
 pub use membership::{ChatMembership, MemberStatus, Membership};
+
+/// `content_type` of a text message, the only type whose `content` must hold more than white
+/// space.
+pub const CONTENT_TYPE_TEXT: i16 = 1;
 
 /// Name of the outbox table the message service writes its events to.
 pub const OUTBOX_TABLE: &str = "message_outbox";

@@ -449,6 +449,9 @@ async fn invalid_sends_write_nothing() {
     let chat = single_chat(&env, ALICE, BOB).await;
     let cases = [
         (text(chat, ALICE, ""), "content"),
+        (text(chat, ALICE, " "), "content"),
+        (text(chat, ALICE, " \t\r\n "), "content"),
+        (text(chat, ALICE, "\u{3000}\u{a0}"), "content"),
         (
             SendMessageRequest {
                 content_type: 5,
@@ -472,7 +475,7 @@ async fn invalid_sends_write_nothing() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{field}");
-        assert!(err.to_string().contains(field), "{err}");
+        assert!(err.to_string().contains(&format!("`{field}`")), "{err}");
     }
     let acting_for_bob = env
         .message
@@ -495,6 +498,20 @@ async fn invalid_sends_write_nothing() {
     assert_eq!(detail.extra_data, r#"{"width":3}"#);
     assert_eq!(detail.content.chars().count(), 10_000);
     assert_eq!(detail.seq, 1);
+
+    let padded = send(&env, text(chat, ALICE, "  hi  ")).await;
+    let detail = env
+        .message
+        .get_message_detail(env.as_user(BOB, GetMessageDetailRequest { message_id: padded }))
+        .await
+        .unwrap();
+    assert_eq!(detail.content, "  hi  ", "text is stored as sent");
+    let image = SendMessageRequest {
+        content_type: 2,
+        ..text(chat, ALICE, " ")
+    };
+    send(&env, image).await;
+    assert_eq!(env.count("messages").await, 3, "only text is checked");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

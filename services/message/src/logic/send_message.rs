@@ -22,6 +22,12 @@ impl Handle<rpc::SendMessage> for crate::MessageService {
         ctx.require_acting_user("sender_id", request.sender_id)?;
         let content_type = i16::try_from(request.content_type)
             .map_err(|_| ServiceError::invalid("content_type", "must be 1, 2, 3 or 4"))?;
+        if content_type == crate::CONTENT_TYPE_TEXT && request.content.trim().is_empty() {
+            return Err(ServiceError::invalid(
+                "content",
+                "a text message must contain more than white space",
+            ));
+        }
         let extra_data = if request.extra_data.is_empty() {
             None
         } else {
