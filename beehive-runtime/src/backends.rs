@@ -65,7 +65,7 @@ impl Backends {
             ..PoolOptions::default()
         };
         let db = db::connect(&config.database_url(), &pool).await?;
-        let cache = cache::from_config(config.cache.redis_url.as_deref()).await?;
+        let cache = cache::from_config(&config.cache).await?;
 
         let retry = RetryPolicy {
             max_attempts: config.bus.max_retries.max(1),

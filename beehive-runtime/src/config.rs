@@ -115,6 +115,9 @@ pub struct CacheConfig {
     /// `redis://…`; absent means the in-process cache.
     pub redis_url: Option<String>,
     pub default_ttl_secs: u64,
+    /// Prefix put in front of every Redis key, so deployments with different prefixes can
+    /// share one Redis server. Empty means none, and the in-process cache ignores it.
+    pub key_prefix: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -330,6 +333,7 @@ impl Default for Config {
             cache: CacheConfig {
                 redis_url: None,
                 default_ttl_secs: 7 * 24 * 3600,
+                key_prefix: crate::cache::DEFAULT_KEY_PREFIX.to_owned(),
             },
             bus: BusConfig {
                 amqp_url: None,

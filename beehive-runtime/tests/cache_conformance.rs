@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use beehive_runtime::cache::{Cache, CacheError, MokaCache, RedisCache};
+use beehive_runtime::cache::{Cache, CacheError, DEFAULT_KEY_PREFIX, MokaCache, RedisCache};
+use beehive_runtime::config::CacheConfig;
 use beehive_runtime::testing::{REDIS_URL_VAR, backend_url};
 
 const LONG: Duration = Duration::from_secs(600);
@@ -221,4 +222,110 @@ async fn concurrent_set_if_absent_has_one_winner(s: &Suite) {
         winners += usize::from(task.await.unwrap());
     }
     assert_eq!(winners, 1);
+}
+
+/// Two deployments with different `cache.key_prefix` values on one Redis server: neither sees
+/// the other's keys, and each key is stored under its own prefix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_key_prefixes_keep_deployments_apart() {
+    let Some(url) = backend_url(REDIS_URL_VAR) else {
+        return;
+    };
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let first_prefix = format!("test:prefix:{run}:first:");
+    let second_prefix = format!("test:prefix:{run}:second:");
+    let config = |key_prefix: &str| CacheConfig {
+        redis_url: Some(url.clone()),
+        default_ttl_secs: 600,
+        key_prefix: key_prefix.to_owned(),
+    };
+    let first = beehive_runtime::cache::from_config(&config(&first_prefix))
+        .await
+        .unwrap();
+    let second = beehive_runtime::cache::from_config(&config(&second_prefix))
+        .await
+        .unwrap();
+    let raw = RedisCache::connect(&url).await.unwrap().with_key_prefix("");
+
+    let online = "user:online:7".to_owned();
+    first.set(&online, "first", LONG).await.unwrap();
+    assert_eq!(second.get(&online).await.unwrap(), None);
+    second.set(&online, "second", LONG).await.unwrap();
+    assert_eq!(first.get(&online).await.unwrap().as_deref(), Some("first"));
+    assert_eq!(
+        second.get(&online).await.unwrap().as_deref(),
+        Some("second")
+    );
+    assert_eq!(
+        raw.get(&format!("{first_prefix}{online}"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("first"),
+        "stored under the first prefix"
+    );
+    assert_eq!(
+        raw.get(&format!("{second_prefix}{online}"))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("second"),
+        "stored under the second prefix"
+    );
+
+    let missing = "user:online:8".to_owned();
+    assert_eq!(
+        first
+            .get_many(&[online.clone(), missing.clone()])
+            .await
+            .unwrap(),
+        vec![Some("first".to_owned()), None]
+    );
+
+    let rate = "rate:login:127.0.0.1".to_owned();
+    assert_eq!(first.incr(&rate, 1, LONG).await.unwrap(), 1);
+    assert_eq!(first.incr(&rate, 1, LONG).await.unwrap(), 2);
+    assert_eq!(second.incr(&rate, 1, LONG).await.unwrap(), 1);
+
+    let code = "code:resend:a@example.com".to_owned();
+    assert!(first.set_if_absent(&code, "1", LONG).await.unwrap());
+    assert!(second.set_if_absent(&code, "1", LONG).await.unwrap());
+    assert!(!first.set_if_absent(&code, "2", LONG).await.unwrap());
+
+    second.delete(std::slice::from_ref(&online)).await.unwrap();
+    assert_eq!(second.get(&online).await.unwrap(), None);
+    assert_eq!(
+        first.get(&online).await.unwrap().as_deref(),
+        Some("first"),
+        "a delete under one prefix leaves the other"
+    );
+
+    let all = [online, rate, code];
+    first.delete(&all).await.unwrap();
+    second.delete(&all).await.unwrap();
+    for key in &all {
+        for prefix in [&first_prefix, &second_prefix] {
+            assert_eq!(raw.get(&format!("{prefix}{key}")).await.unwrap(), None);
+        }
+    }
+}
+
+#[tokio::test]
+async fn redis_cache_uses_default_key_prefix() {
+    let Some(url) = backend_url(REDIS_URL_VAR) else {
+        return;
+    };
+    let cache = RedisCache::connect(&url).await.unwrap();
+    assert_eq!(cache.key_prefix(), "beehive:");
+    assert_eq!(DEFAULT_KEY_PREFIX, "beehive:");
+
+    let key = format!("test:default-prefix:{}", uuid::Uuid::new_v4().simple());
+    cache.set(&key, "value", LONG).await.unwrap();
+    let raw = RedisCache::connect(&url).await.unwrap().with_key_prefix("");
+    assert_eq!(
+        raw.get(&format!("beehive:{key}")).await.unwrap().as_deref(),
+        Some("value")
+    );
+    assert_eq!(raw.get(&key).await.unwrap(), None);
+    cache.delete(&[key]).await.unwrap();
 }

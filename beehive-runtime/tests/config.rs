@@ -32,6 +32,15 @@ auth:
 }
 
 #[test]
+fn cache_key_prefix_defaults_and_overrides() {
+    assert_eq!(Config::default().cache.key_prefix, "beehive:");
+    let config = Config::from_yaml("cache:\n  key_prefix: \"staging:\"\n")
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(config.cache.key_prefix, "staging:");
+    assert_eq!(config.cache.default_ttl_secs, 604_800);
+}
+
+#[test]
 fn unknown_top_level_key_named() {
     let err = error_of(Config::from_yaml("databse:\n  url: sqlite://x.db\n"));
     assert_eq!(err.key(), Some("databse"));

@@ -29,7 +29,10 @@ fn environment_overrides_and_errors() {
         "127.0.0.1:2379,127.0.0.1:22379",
     );
     set("BEEHIVE_TEST_SOMETHING", "ignored");
+    set("BEEHIVE_CACHE__KEY_PREFIX", "staging:");
     let config = Config::load(Some(&path)).unwrap_or_else(|err| panic!("{err}"));
+    unset("BEEHIVE_CACHE__KEY_PREFIX");
+    assert_eq!(config.cache.key_prefix, "staging:");
     assert_eq!(config.auth.mode, AuthMode::Trust);
     assert_eq!(config.chat.max_group_members, 70);
     assert_eq!(config.services.user.listen.port(), 0);

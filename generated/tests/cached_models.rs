@@ -15,8 +15,8 @@ use beehive_generated::entity::users;
 use beehive_generated::migration::UserMigrator;
 use beehive_generated::model::UsersModel;
 use beehive_runtime::cache::{
-    Cache, CacheAside, CacheAsideOptions, CacheError, CacheResult, MokaCache, PLACEHOLDER,
-    RedisCache,
+    Cache, CacheAside, CacheAsideOptions, CacheError, CacheResult, DEFAULT_KEY_PREFIX, MokaCache,
+    PLACEHOLDER, RedisCache,
 };
 use beehive_runtime::db::{self, Database, PoolOptions};
 use beehive_runtime::testing::{MYSQL_URL_VAR, POSTGRES_URL_VAR, REDIS_URL_VAR, backend_url};
@@ -482,12 +482,14 @@ async fn cached_rows_have_jittered_ttl(kind: CacheKind) {
     }
 }
 
+/// Reads the TTL of a cache key straight from Redis, where `RedisCache` stores it under its
+/// default key prefix.
 async fn redis_pttl(key: &str) -> i64 {
     let url = backend_url(REDIS_URL_VAR).unwrap();
     let client = redis::Client::open(url).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     redis::cmd("PTTL")
-        .arg(key)
+        .arg(format!("{DEFAULT_KEY_PREFIX}{key}"))
         .query_async(&mut connection)
         .await
         .unwrap()

@@ -14,10 +14,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::config::CacheConfig;
+
 pub use self::aside::{CacheAside, CacheAsideOptions, KeyPart, PLACEHOLDER};
 pub use self::memory::MokaCache;
 pub use self::model::{CachedEntity, ModelError, ModelStore};
-pub use self::redis::RedisCache;
+pub use self::redis::{DEFAULT_KEY_PREFIX, RedisCache};
 
 /// A failure of a cache operation.
 #[derive(Debug, thiserror::Error)]
@@ -59,10 +61,16 @@ pub trait Cache: Send + Sync + 'static {
     async fn incr(&self, key: &str, delta: i64, ttl: Duration) -> CacheResult<i64>;
 }
 
-/// Connects to Redis when `redis_url` is set, else returns an in-process cache.
-pub async fn from_config(redis_url: Option<&str>) -> CacheResult<Arc<dyn Cache>> {
-    match redis_url {
-        Some(url) => Ok(Arc::new(RedisCache::connect(url).await?)),
+/// Connects to Redis when `cache.redis_url` is set, with every key under `cache.key_prefix`,
+/// else returns an in-process cache.
+pub async fn from_config(config: &CacheConfig) -> CacheResult<Arc<dyn Cache>> {
+    match &config.redis_url {
+        Some(url) => {
+            let cache = RedisCache::connect(url)
+                .await?
+                .with_key_prefix(&config.key_prefix);
+            Ok(Arc::new(cache))
+        }
         None => Ok(Arc::new(MokaCache::new(memory::DEFAULT_CAPACITY))),
     }
 }

@@ -106,7 +106,7 @@ impl Backends {
             },
         ));
 
-        let cache = beehive_runtime::cache::from_config(config.cache.redis_url.as_deref())
+        let cache = beehive_runtime::cache::from_config(&config.cache)
             .await
             .context("failed to connect to the cache (cache.redis_url)")?;
         description.push((
