@@ -106,7 +106,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Serves the gRPC reflection services from this encoded `FileDescriptorSet`.
+    /// Serves the gRPC reflection services from this encoded `FileDescriptorSet`. The set may
+    /// describe more services than this server runs, because reflection lists only the added
+    /// services, health and reflection itself.
     pub fn descriptor_set(mut self, bytes: &[u8]) -> Self {
         self.descriptor_set = Some(bytes.to_vec());
         self
@@ -191,12 +193,8 @@ impl ServerBuilder {
         let mut routes = self.routes;
         routes.add_service(health_service);
         if let Some(bytes) = &self.descriptor_set {
-            let v1 = tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(bytes)
-                .build_v1()?;
-            let v1alpha = tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(bytes)
-                .build_v1alpha()?;
+            let v1 = reflection_builder(bytes, &self.names).build_v1()?;
+            let v1alpha = reflection_builder(bytes, &self.names).build_v1alpha()?;
             routes.add_service(v1);
             routes.add_service(v1alpha);
         }
@@ -246,6 +244,29 @@ impl ServerBuilder {
             serving,
         })
     }
+}
+
+/// Starts a reflection builder that describes and lists exactly what a server runs: the
+/// services in `names` (from `descriptor_set`), health and both reflection versions. Without
+/// the names it would list every service in the set, including ones this server does not run.
+fn reflection_builder<'b>(
+    descriptor_set: &'b [u8],
+    names: &[&str],
+) -> tonic_reflection::server::Builder<'b> {
+    use tonic_reflection::pb::{v1, v1alpha};
+
+    let mut builder = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(descriptor_set)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(v1alpha::FILE_DESCRIPTOR_SET)
+        .with_service_name(tonic_health::pb::health_server::SERVICE_NAME)
+        .with_service_name(v1::server_reflection_server::SERVICE_NAME)
+        .with_service_name(v1alpha::server_reflection_server::SERVICE_NAME);
+    for name in names {
+        builder = builder.with_service_name(*name);
+    }
+    builder
 }
 
 /// The address others can reach: a wildcard bind is announced as loopback.

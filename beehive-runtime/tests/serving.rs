@@ -401,25 +401,18 @@ async fn http_get(address: std::net::SocketAddr, path: &str) -> String {
         .unwrap_or_default()
 }
 
-#[tokio::test]
-async fn reflection_lists_services() {
+/// Sends one reflection request over v1 and returns its response.
+async fn reflect(
+    address: std::net::SocketAddr,
+    request: tonic_reflection::pb::v1::server_reflection_request::MessageRequest,
+) -> tonic_reflection::pb::v1::server_reflection_response::MessageResponse {
     use tonic_reflection::pb::v1::ServerReflectionRequest;
     use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
-    let config = test_config(true);
-    let server = beehive_runtime::server::ServerBuilder::new(Arc::new(config), "reflected")
-        .listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-        .descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .start()
-        .await
-        .unwrap_or_else(|err| panic!("{err}"));
-
-    let mut client = ServerReflectionClient::new(direct(server.local_addr()));
+    let mut client = ServerReflectionClient::new(direct(address));
     let request = ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
+        message_request: Some(request),
     };
     let mut responses = client
         .server_reflection_info(futures::stream::iter([request]))
@@ -431,7 +424,18 @@ async fn reflection_lists_services() {
         .await
         .unwrap_or_else(|err| panic!("{err}"))
         .unwrap_or_else(|| panic!("no reflection response"));
-    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+    response
+        .message_response
+        .unwrap_or_else(|| panic!("empty reflection response"))
+}
+
+/// Returns the service names reflection lists on `address`, sorted.
+async fn reflected_services(address: std::net::SocketAddr) -> Vec<String> {
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let response = reflect(address, MessageRequest::ListServices(String::new())).await;
+    let MessageResponse::ListServicesResponse(list) = response else {
         panic!("unexpected reflection response: {response:?}");
     };
     let mut names: Vec<String> = list
@@ -440,13 +444,110 @@ async fn reflection_lists_services() {
         .map(|service| service.name)
         .collect();
     names.sort();
+    names
+}
+
+#[tokio::test]
+async fn reflection_lists_services() {
+    let config = test_config(true);
+    let server = beehive_runtime::server::ServerBuilder::new(Arc::new(config), "reflected")
+        .listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .start()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+
     assert_eq!(
-        names,
+        reflected_services(server.local_addr()).await,
         vec![
             "grpc.health.v1.Health".to_owned(),
-            "grpc.reflection.v1.ServerReflection".to_owned()
+            "grpc.reflection.v1.ServerReflection".to_owned(),
+            "grpc.reflection.v1alpha.ServerReflection".to_owned(),
         ]
     );
+    server
+        .shutdown()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+}
+
+/// Encodes a descriptor set of one file with the services `test.Echo` and `test.Unserved`.
+fn two_service_descriptor_set() -> Vec<u8> {
+    use prost::Message;
+    use prost_types::{
+        DescriptorProto, FileDescriptorProto, FileDescriptorSet, MethodDescriptorProto,
+        ServiceDescriptorProto,
+    };
+
+    let service = |name: &str| ServiceDescriptorProto {
+        name: Some(name.to_owned()),
+        method: vec![MethodDescriptorProto {
+            name: Some("Ping".to_owned()),
+            input_type: Some(".test.Ping".to_owned()),
+            output_type: Some(".test.Ping".to_owned()),
+            ..MethodDescriptorProto::default()
+        }],
+        ..ServiceDescriptorProto::default()
+    };
+    let file = FileDescriptorProto {
+        name: Some("test/echo.proto".to_owned()),
+        package: Some("test".to_owned()),
+        message_type: vec![DescriptorProto {
+            name: Some("Ping".to_owned()),
+            ..DescriptorProto::default()
+        }],
+        service: vec![service("Echo"), service("Unserved")],
+        syntax: Some("proto3".to_owned()),
+        ..FileDescriptorProto::default()
+    };
+    FileDescriptorSet { file: vec![file] }.encode_to_vec()
+}
+
+#[tokio::test]
+async fn reflection_lists_only_served_services() {
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let descriptor_set = two_service_descriptor_set();
+    let config = test_config(true);
+    let server = beehive_runtime::server::ServerBuilder::new(Arc::new(config), "reflected")
+        .listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .descriptor_set(&descriptor_set)
+        .add_service(support::BareEchoServer)
+        .start()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let address = server.local_addr();
+
+    assert_eq!(
+        reflected_services(address).await,
+        vec![
+            "grpc.health.v1.Health".to_owned(),
+            "grpc.reflection.v1.ServerReflection".to_owned(),
+            "grpc.reflection.v1alpha.ServerReflection".to_owned(),
+            "test.Echo".to_owned(),
+        ],
+        "test.Unserved is in the descriptor set but not served"
+    );
+    let health = reflect(
+        address,
+        MessageRequest::FileContainingSymbol("grpc.health.v1.Health".to_owned()),
+    )
+    .await;
+    let MessageResponse::FileDescriptorResponse(files) = health else {
+        panic!("health's descriptor not served: {health:?}");
+    };
+    assert!(!files.file_descriptor_proto.is_empty());
+    let echo = reflect(
+        address,
+        MessageRequest::FileContainingSymbol("test.Echo".to_owned()),
+    )
+    .await;
+    assert!(
+        matches!(echo, MessageResponse::FileDescriptorResponse(_)),
+        "{echo:?}"
+    );
+
     server
         .shutdown()
         .await
