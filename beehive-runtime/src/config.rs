@@ -105,6 +105,7 @@ pub struct Config {
 pub struct DatabaseConfig {
     /// `sqlite://…`, `postgres://…` or `mysql://…`; absent means a SQLite file in `data_dir`.
     pub url: Option<String>,
+    /// Pool size; a SQLite file pool uses at most `db::SQLITE_MAX_CONNECTIONS` (4) of them.
     pub max_connections: u32,
     pub min_connections: u32,
 }
