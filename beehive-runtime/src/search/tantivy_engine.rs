@@ -30,8 +30,11 @@ const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 const WRITER_MEMORY_PER_THREAD: usize = 64 * 1024 * 1024;
 /// Maximum wait for another writer to release the index lock.
 const WRITER_LOCK_WAIT: Duration = Duration::from_secs(5);
-/// Most writer threads; tantivy gains little past this on message-sized documents.
-const MAX_WRITER_THREADS: usize = 4;
+/// Indexing threads of the writer. Each thread builds its own segment between commits, with
+/// arenas of several MiB allocated at every commit, so a second thread doubled the writer's
+/// memory churn and the segments to merge. One thread indexes the chitchat corpus at over
+/// 20,000 messages/s (BENCHMARKS.md), far above the send rate that feeds it.
+const WRITER_THREADS: usize = 1;
 /// Messages longer than this many characters are highlighted as a window around the first
 /// match.
 pub const MAX_HIGHLIGHT_CHARS: usize = 200;
@@ -112,11 +115,7 @@ impl TantivyEngine {
             created_at: field(FIELD_CREATED_AT)?,
         };
 
-        let threads = std::thread::available_parallelism()
-            .map(usize::from)
-            .unwrap_or(1)
-            .clamp(1, MAX_WRITER_THREADS);
-        let writer = open_writer(&index, threads)?;
+        let writer = open_writer(&index, WRITER_THREADS)?;
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
