@@ -38,7 +38,7 @@
 //! - Adding, removing and renaming are for groups; on a single chat they are
 //!   FAILED_PRECONDITION. An admin may remove members but not other admins; the owner can never
 //!   be removed (FAILED_PRECONDITION). Users in `user_ids` who are already members (add) or
-//!   are not members (remove) are skipped.
+//!   are not members (remove) are skipped, also when a concurrent `AddMembers` added them first.
 //! - `UpdateConversationInfo`: an empty field leaves the stored value unchanged.
 //! - `CheckMember`: a user may ask about themselves, or about others in a conversation they
 //!   belong to; services may ask anything. A missing conversation has no members and sets

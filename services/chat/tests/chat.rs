@@ -285,6 +285,33 @@ async fn members_change_by_owner_or_admin() {
     assert_eq!(code(on_single), Code::FailedPrecondition);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_adds_all_succeed() {
+    let env = Env::sqlite().await;
+    let id = create(&env, group(ALICE, vec![BOB])).await;
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let chat = env.chat.clone();
+        let request = env.as_user(
+            ALICE,
+            AddMembersRequest {
+                conversation_id: id,
+                user_ids: vec![7, CAROL],
+            },
+        );
+        tasks.push(tokio::spawn(async move { chat.add_members(request).await }));
+    }
+    for task in tasks {
+        let response = task.await.unwrap();
+        assert!(response.is_ok(), "{response:?}");
+    }
+    assert_eq!(
+        members(&env, id, ALICE).await,
+        vec![(ALICE, 3), (BOB, 1), (CAROL, 1), (7, 1)]
+    );
+    assert_eq!(env.count("conversation_members").await, 4);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rename_by_owner_only() {
     let env = Env::sqlite().await;

@@ -7,7 +7,7 @@ use beehive_generated::chat::rpc;
 use beehive_generated::entity::conversation_members;
 use beehive_generated::pb::chat::{AddMembersRequest, CommonResponse};
 use beehive_runtime::{CallContext, Handle, ServiceError};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr};
 
 use super::create_conversation::new_member;
 use crate::ROLE_MEMBER;
@@ -66,11 +66,47 @@ impl Handle<rpc::AddMembers> for crate::ChatService {
                 stats.sent_by_user,
             ));
         }
-        conversation_members::Entity::insert_many(rows)
-            .exec(&self.db)
-            .await?;
-        Ok(done(&format!("added {} members", added.len())))
+        let inserted = insert_members(&self.db, rows).await?;
+        Ok(done(&format!("added {inserted} members")))
     }
+}
+
+/// Inserts member rows and returns how many were new. A row whose user a concurrent call added
+/// first is skipped, so two overlapping calls both succeed.
+///
+/// All rows go in one statement; only when that statement hits the unique key
+/// `(conversation_id, user_id)` are they inserted one by one, each skipping its own conflict.
+/// `INSERT … ON CONFLICT` is avoided because a SQLite connection whose cached schema predates
+/// the migration rejects its conflict target.
+async fn insert_members(
+    db: &DatabaseConnection,
+    rows: Vec<conversation_members::ActiveModel>,
+) -> Result<usize, DbErr> {
+    let count = rows.len();
+    match conversation_members::Entity::insert_many(rows.clone())
+        .exec(db)
+        .await
+    {
+        Ok(_) => return Ok(count),
+        Err(err) if !is_unique_violation(&err) => return Err(err),
+        Err(_) => {}
+    }
+    let mut inserted = 0;
+    for row in rows {
+        match conversation_members::Entity::insert(row)
+            .exec_without_returning(db)
+            .await
+        {
+            Ok(_) => inserted += 1,
+            Err(err) if is_unique_violation(&err) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(inserted)
+}
+
+fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
 
 pub(crate) fn done(message: &str) -> CommonResponse {
