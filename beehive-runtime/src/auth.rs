@@ -49,7 +49,7 @@ impl AuthError {
     /// stay in the log, because they help nobody but a caller probing the verifier.
     pub fn client_message(&self) -> &'static str {
         match self {
-            Self::Expired => "token expired",
+            Self::Expired => "token expired, log in again to get a new one",
             Self::Invalid(_) => "invalid token",
             Self::Signing(_) | Self::Key(_) => "token check failed",
         }

@@ -26,9 +26,14 @@ pub struct CallContext {
     pub deadline: Instant,
     /// W3C trace id (32 lowercase hex digits), taken from `traceparent` or newly made.
     pub trace_id: String,
-    /// The caller's raw bearer token, forwarded on downstream calls.
+    /// The caller's raw bearer token, forwarded on downstream calls. `None` when the token
+    /// was rejected.
     pub token: Option<String>,
     pub remote_addr: Option<SocketAddr>,
+    /// Why a presented token was rejected, as the caller may read it. The caller is then
+    /// [`Caller::Anonymous`]: public RPCs, health and reflection run, and the RPCs that need a
+    /// caller return UNAUTHENTICATED with this message.
+    pub rejected_token: Option<&'static str>,
 }
 
 impl CallContext {
@@ -40,6 +45,7 @@ impl CallContext {
             trace_id: crate::trace::new_trace_id(),
             token: None,
             remote_addr: None,
+            rejected_token: None,
         }
     }
 
@@ -70,7 +76,7 @@ impl CallContext {
             Caller::User(subject) => Err(ServiceError::permission_denied(format!(
                 "`{field}` is {acting_user} but the token belongs to user {subject}"
             ))),
-            Caller::Anonymous => Err(ServiceError::unauthenticated("missing bearer token")),
+            Caller::Anonymous => Err(self.anonymous_error()),
         }
     }
 
@@ -84,17 +90,22 @@ impl CallContext {
     pub fn require_service(&self) -> Result<(), ServiceError> {
         match self.caller {
             Caller::Service | Caller::Trusted => Ok(()),
-            Caller::Anonymous => Err(ServiceError::unauthenticated("missing bearer token")),
+            Caller::Anonymous => Err(self.anonymous_error()),
             Caller::User(_) => Err(ServiceError::permission_denied(
                 "this RPC requires a service token",
             )),
         }
     }
 
+    /// UNAUTHENTICATED for an anonymous caller: why its token was rejected, or that none came.
+    fn anonymous_error(&self) -> ServiceError {
+        ServiceError::unauthenticated(self.rejected_token.unwrap_or("missing bearer token"))
+    }
+
     /// Checks that some authenticated caller is present.
     pub fn require_authenticated(&self) -> Result<(), ServiceError> {
         match self.caller {
-            Caller::Anonymous => Err(ServiceError::unauthenticated("missing bearer token")),
+            Caller::Anonymous => Err(self.anonymous_error()),
             _ => Ok(()),
         }
     }

@@ -3,15 +3,16 @@
 //! From the request headers it takes the caller (`authorization: Bearer <jwt>` in `token` mode),
 //! the deadline (`grpc-timeout`, else the configured default), the trace id (`traceparent`, else a
 //! new one) and the peer address, and inserts the context into the request extensions, where
-//! [`crate::rpc::call_context`] finds it. A token that is present but invalid ends the call with
-//! UNAUTHENTICATED before any logic runs; a missing token gives [`Caller::Anonymous`], and the
-//! adapter then applies the RPC's access rule.
+//! [`crate::rpc::call_context`] finds it. A missing token gives [`Caller::Anonymous`], and so does
+//! a present but invalid or expired one, with the reason kept in
+//! [`CallContext::rejected_token`]. The adapter then applies the RPC's access rule, so a public RPC
+//! (Login, Register, …), health and reflection ignore a stale token, while an RPC that needs a
+//! caller returns UNAUTHENTICATED with the reason.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use futures::future::Either;
 use tracing::Instrument;
 
 use crate::auth::Authenticator;
@@ -24,6 +25,9 @@ pub const AUTHORIZATION: &str = "authorization";
 pub const GRPC_TIMEOUT: &str = "grpc-timeout";
 /// Metadata key of the W3C trace context.
 pub const TRACEPARENT: &str = "traceparent";
+
+/// Message for an `authorization` header that is not `Bearer <token>`.
+const MALFORMED_AUTHORIZATION: &str = "invalid authorization header: expected `Bearer <token>`";
 
 /// How the layer establishes callers.
 #[derive(Debug, Clone)]
@@ -77,17 +81,13 @@ pub struct ContextService<S> {
     layer: ContextLayer,
 }
 
-type Rejected<T, E> = futures::future::Ready<Result<T, E>>;
-
 impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for ContextService<S>
 where
     S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
-    ResBody: Default,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future =
-        Either<Rejected<S::Response, S::Error>, tracing::instrument::Instrumented<S::Future>>;
+    type Future = tracing::instrument::Instrumented<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -106,27 +106,19 @@ where
             .get::<tonic::transport::server::TcpConnectInfo>()
             .and_then(|info| info.remote_addr());
 
-        let token = match bearer_token(headers) {
-            Ok(token) => token,
-            Err(reason) => {
-                let response = reject(request.uri().path(), &trace_id, &reason, &reason);
-                return Either::Left(futures::future::ready(Ok(response)));
-            }
-        };
-        let caller = match (&self.layer.check, &token) {
-            (CallerCheck::Trust, _) => Caller::Trusted,
-            (CallerCheck::Token(_), None) => Caller::Anonymous,
-            (CallerCheck::Token(auth), Some(token)) => match auth.verify(token) {
-                Ok(caller) => caller,
-                Err(err) => {
-                    let detail = err.to_string();
-                    let response = reject(
-                        request.uri().path(),
-                        &trace_id,
-                        &detail,
-                        err.client_message(),
+        let (caller, token, rejected_token) = match &self.layer.check {
+            CallerCheck::Trust => (Caller::Trusted, bearer_token(headers).ok().flatten(), None),
+            CallerCheck::Token(auth) => match check_token(auth, headers) {
+                Ok(Some((caller, token))) => (caller, Some(token), None),
+                Ok(None) => (Caller::Anonymous, None, None),
+                Err(rejection) => {
+                    tracing::debug!(
+                        trace_id = %trace_id,
+                        method = request.uri().path(),
+                        error = %rejection.detail,
+                        "ignored a rejected token, the caller is anonymous"
                     );
-                    return Either::Left(futures::future::ready(Ok(response)));
+                    (Caller::Anonymous, None, Some(rejection.message))
                 }
             },
         };
@@ -148,25 +140,40 @@ where
             trace_id,
             token,
             remote_addr,
+            rejected_token,
         };
         request.extensions_mut().insert(ctx);
-        Either::Right(self.inner.call(request).instrument(span))
+        self.inner.call(request).instrument(span)
     }
 }
 
-/// Ends a call with UNAUTHENTICATED before it reaches the service, with one log line.
-///
-/// `detail` goes to the log only; the caller gets `message`.
-fn reject<T: Default>(
-    method: &str,
-    trace_id: &str,
-    detail: &str,
-    message: &str,
-) -> http::Response<T> {
-    let code = tonic::Code::Unauthenticated;
-    tracing::info!(trace_id, method, code = crate::observe::code_name(code), error = %detail, "call rejected");
-    crate::observe::count_server_rejection(method, code);
-    tonic::Status::unauthenticated(message).into_http()
+/// A presented token that does not identify a caller.
+struct TokenRejection {
+    /// What the caller may read.
+    message: &'static str,
+    /// What goes to the log only (decoder details).
+    detail: String,
+}
+
+/// Reads and verifies the bearer token: `Ok(None)` without an `authorization` header.
+fn check_token(
+    auth: &Authenticator,
+    headers: &http::HeaderMap,
+) -> Result<Option<(Caller, String)>, TokenRejection> {
+    let token = bearer_token(headers).map_err(|reason| TokenRejection {
+        message: MALFORMED_AUTHORIZATION,
+        detail: reason,
+    })?;
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    match auth.verify(&token) {
+        Ok(caller) => Ok(Some((caller, token))),
+        Err(err) => Err(TokenRejection {
+            message: err.client_message(),
+            detail: err.to_string(),
+        }),
+    }
 }
 
 fn header_str<'a>(headers: &'a http::HeaderMap, name: &str) -> Option<&'a str> {
@@ -179,7 +186,7 @@ fn bearer_token(headers: &http::HeaderMap) -> Result<Option<String>, String> {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
-    let malformed = || "invalid authorization header: expected `Bearer <token>`".to_owned();
+    let malformed = || MALFORMED_AUTHORIZATION.to_owned();
     let value = value.to_str().map_err(|_| malformed())?;
     let (scheme, token) = value.trim().split_once(' ').ok_or_else(malformed)?;
     let token = token.trim();

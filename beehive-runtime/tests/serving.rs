@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use beehive_runtime::auth::{Authenticator, Claims};
 use beehive_runtime::client::ServiceChannel;
 use beehive_runtime::discovery::{Discovery, StaticDiscovery};
-use support::{Ping, direct, ping, start_echo, test_config};
+use support::{Ping, call_echo, direct, ping, start_echo, test_config};
 
 fn authenticator(secret: &str) -> Authenticator {
     Authenticator::new(secret.as_bytes(), Duration::from_secs(7 * 24 * 3600))
@@ -99,9 +99,9 @@ async fn bad_tokens_get_unauthenticated() {
         let code = status.as_ref().map(|status| status.code());
         assert_eq!(code, Some(tonic::Code::Unauthenticated), "{name} token");
         let expected = if name == "expired" {
-            "token expired"
+            "unauthenticated: token expired, log in again to get a new one"
         } else {
-            "invalid token"
+            "unauthenticated: invalid token"
         };
         let message = status.as_ref().map(|status| status.message());
         assert_eq!(message, Some(expected), "{name} token");
@@ -122,6 +122,134 @@ async fn bad_tokens_get_unauthenticated() {
         Some("Service".to_owned())
     );
 
+    server
+        .shutdown()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+}
+
+/// Puts `authorization: <value>` on `request`.
+fn with_authorization<T>(value: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let value = value.parse().unwrap_or_else(|err| panic!("{err}"));
+    request.metadata_mut().insert("authorization", value);
+    request
+}
+
+#[tokio::test]
+async fn stale_tokens_ignored_by_public_calls() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let config = test_config(false);
+    let record = Arc::new(support::Record::default());
+    let logic = Arc::new(support::EchoLogic {
+        name: std::sync::Mutex::new(String::new()),
+        delay: Duration::ZERO,
+        next: None,
+        record: record.clone(),
+    });
+    let server = beehive_runtime::server::ServerBuilder::new(Arc::new(config.clone()), "echo")
+        .listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .add_service(support::EchoServer(logic))
+        .start()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    let channel = direct(server.local_addr());
+    let expired = authenticator(&config.auth.jwt_secret)
+        .sign_claims(&Claims {
+            sub: "42".to_owned(),
+            exp: now() - 120,
+            iat: now() - 3600,
+            role: None,
+        })
+        .unwrap_or_default();
+
+    for header in [
+        "Bearer expired.garbage.token".to_owned(),
+        format!("Bearer {expired}"),
+        "Basic abc".to_owned(),
+    ] {
+        let pong = call_echo(
+            channel.clone(),
+            support::PUBLIC_PING_PATH,
+            with_authorization(&header, Ping::default()),
+        )
+        .await;
+        assert_eq!(
+            pong.map(|pong| pong.caller).ok(),
+            Some("Anonymous".to_owned()),
+            "public call with `{header}`"
+        );
+
+        let mut health = HealthClient::new(channel.clone());
+        let request = HealthCheckRequest {
+            service: String::new(),
+        };
+        let status = health
+            .check(with_authorization(&header, request))
+            .await
+            .map(|response| response.into_inner().status());
+        assert_eq!(
+            status.ok(),
+            Some(ServingStatus::Serving),
+            "health with `{header}`"
+        );
+
+        let mut reflection = ServerReflectionClient::new(channel.clone());
+        let request = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let stream = futures::stream::iter([request]);
+        let listed = match reflection
+            .server_reflection_info(with_authorization(&header, stream))
+            .await
+        {
+            Ok(response) => response.into_inner().message().await.ok().flatten(),
+            Err(status) => panic!("reflection with `{header}`: {status}"),
+        };
+        let response = listed.and_then(|listed| listed.message_response);
+        assert!(
+            matches!(response, Some(MessageResponse::ListServicesResponse(_))),
+            "reflection with `{header}`: {response:?}"
+        );
+    }
+    assert_eq!(record.calls.load(Ordering::SeqCst), 3);
+
+    let calls_before = record.calls.load(Ordering::SeqCst);
+    for (header, expected) in [
+        (
+            "Bearer expired.garbage.token",
+            "unauthenticated: invalid token",
+        ),
+        (
+            &format!("Bearer {expired}") as &str,
+            "unauthenticated: token expired, log in again to get a new one",
+        ),
+        (
+            "Basic abc",
+            "unauthenticated: invalid authorization header: expected `Bearer <token>`",
+        ),
+    ] {
+        let status = ping(channel.clone(), with_authorization(header, Ping::default()))
+            .await
+            .err();
+        let code = status.as_ref().map(|status| status.code());
+        assert_eq!(code, Some(tonic::Code::Unauthenticated), "`{header}`");
+        let message = status.as_ref().map(|status| status.message());
+        assert_eq!(message, Some(expected), "`{header}`");
+    }
+    assert_eq!(
+        record.calls.load(Ordering::SeqCst),
+        calls_before,
+        "logic ran for a bad token"
+    );
     server
         .shutdown()
         .await

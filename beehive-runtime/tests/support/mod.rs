@@ -19,6 +19,8 @@ use futures::future::BoxFuture;
 
 pub const SERVICE_NAME: &str = "test.Echo";
 pub const PING_PATH: &str = "/test.Echo/Ping";
+/// Same logic as `Ping`, but public: callers need no token.
+pub const PUBLIC_PING_PATH: &str = "/test.Echo/PublicPing";
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Ping {
@@ -59,6 +61,17 @@ impl Rpc for PingRpc {
     const METHOD: &'static str = "Ping";
     const PATH: &'static str = PING_PATH;
     const ACCESS: Access = Access::Authenticated;
+}
+
+pub struct PublicPingRpc;
+
+impl Rpc for PublicPingRpc {
+    type Request = Ping;
+    type Response = Pong;
+    const SERVICE: &'static str = SERVICE_NAME;
+    const METHOD: &'static str = "PublicPing";
+    const PATH: &'static str = PUBLIC_PING_PATH;
+    const ACCESS: Access = Access::Public;
 }
 
 /// What one server's logic saw and did.
@@ -121,6 +134,12 @@ impl Handle<PingRpc> for EchoLogic {
     }
 }
 
+impl Handle<PublicPingRpc> for EchoLogic {
+    async fn handle(&self, ctx: CallContext, request: Ping) -> Result<Pong, ServiceError> {
+        <Self as Handle<PingRpc>>::handle(self, ctx, request).await
+    }
+}
+
 /// The tonic-level service around [`EchoLogic`], as a generated adapter would be.
 #[derive(Clone)]
 pub struct EchoServer(pub Arc<EchoLogic>);
@@ -129,17 +148,19 @@ impl tonic::server::NamedService for EchoServer {
     const NAME: &'static str = SERVICE_NAME;
 }
 
-struct PingService(Arc<EchoLogic>);
+struct PingService<R>(Arc<EchoLogic>, std::marker::PhantomData<R>);
 
-impl tonic::server::UnaryService<Ping> for PingService {
+impl<R> tonic::server::UnaryService<Ping> for PingService<R>
+where
+    R: Rpc<Request = Ping, Response = Pong>,
+    EchoLogic: Handle<R>,
+{
     type Response = Pong;
     type Future = BoxFuture<'static, Result<tonic::Response<Pong>, tonic::Status>>;
 
     fn call(&mut self, request: tonic::Request<Ping>) -> Self::Future {
         let logic = self.0.clone();
-        Box::pin(
-            async move { beehive_runtime::rpc::run_unary::<PingRpc, _>(&*logic, request).await },
-        )
+        Box::pin(async move { beehive_runtime::rpc::run_unary::<R, _>(&*logic, request).await })
     }
 }
 
@@ -155,11 +176,18 @@ impl tower::Service<http::Request<Body>> for EchoServer {
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let logic = self.0.clone();
         Box::pin(async move {
-            if request.uri().path() != PING_PATH {
-                return Ok(tonic::Status::unimplemented("unknown method").into_http());
-            }
             let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
-            Ok(grpc.unary(PingService(logic), request).await)
+            match request.uri().path() {
+                PING_PATH => {
+                    let service = PingService::<PingRpc>(logic, std::marker::PhantomData);
+                    Ok(grpc.unary(service, request).await)
+                }
+                PUBLIC_PING_PATH => {
+                    let service = PingService::<PublicPingRpc>(logic, std::marker::PhantomData);
+                    Ok(grpc.unary(service, request).await)
+                }
+                _ => Ok(tonic::Status::unimplemented("unknown method").into_http()),
+            }
         })
     }
 }
@@ -169,11 +197,20 @@ pub async fn ping(
     channel: ServiceChannel,
     request: tonic::Request<Ping>,
 ) -> Result<Pong, tonic::Status> {
+    call_echo(channel, PING_PATH, request).await
+}
+
+/// Calls the echo method at `path` (`PING_PATH` or `PUBLIC_PING_PATH`) over `channel`.
+pub async fn call_echo(
+    channel: ServiceChannel,
+    path: &'static str,
+    request: tonic::Request<Ping>,
+) -> Result<Pong, tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
     grpc.ready()
         .await
         .map_err(|err| tonic::Status::unavailable(err.to_string()))?;
-    let path = http::uri::PathAndQuery::from_static(PING_PATH);
+    let path = http::uri::PathAndQuery::from_static(path);
     grpc.unary(
         request,
         path,
