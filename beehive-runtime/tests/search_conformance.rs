@@ -273,3 +273,20 @@ async fn index_reopens_from_disk() {
     let page = engine.search(&query("定期检", &[1])).await.unwrap();
     assert_eq!(ids(&page), vec![1]);
 }
+
+#[tokio::test]
+async fn drop_commits_pending_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let engine = TantivyEngine::open(dir.path()).unwrap();
+        engine
+            .index(&[doc(7, 1, "sent just before shutdown", 1_000)])
+            .await
+            .unwrap();
+        // Dropped at once, well within the 500 ms between automatic commits.
+    }
+    let engine = TantivyEngine::open(dir.path()).unwrap();
+    assert_eq!(engine.num_docs(), 1);
+    let page = engine.search(&query("shutdown", &[1])).await.unwrap();
+    assert_eq!(ids(&page), vec![7]);
+}

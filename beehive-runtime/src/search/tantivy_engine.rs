@@ -50,7 +50,8 @@ const FIELD_CREATED_AT: &str = "created_at";
 /// A tantivy index of messages, in a directory or in memory.
 ///
 /// Writes go to one shared writer and are committed every 500 ms when any are pending (or at
-/// once by [`SearchEngine::refresh`]), after which the reader reloads.
+/// once by [`SearchEngine::refresh`]), after which the reader reloads. Dropping the last clone
+/// commits what is still pending, so a graceful shutdown keeps every write.
 #[derive(Clone)]
 pub struct TantivyEngine {
     inner: Arc<Inner>,
@@ -330,6 +331,26 @@ impl Inner {
             highlight: highlight(&content, terms),
             content,
         })
+    }
+}
+
+impl Drop for Inner {
+    /// Commits the writes made since the last commit; without this, the writer would discard
+    /// them when it is dropped.
+    fn drop(&mut self) {
+        if !self.dirty.load(Ordering::SeqCst) {
+            return;
+        }
+        let writer = self
+            .writer
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match writer.commit() {
+            Ok(_) => tracing::info!(path = ?self.path, "committed the search index on close"),
+            Err(err) => {
+                tracing::error!(path = ?self.path, error = %err, "committing the search index on close failed")
+            }
+        }
     }
 }
 

@@ -379,7 +379,9 @@ impl Stack {
         lines.join("\n")
     }
 
-    /// Deregisters and drains every server, then stops the background tasks.
+    /// Deregisters and drains every server, then stops the background tasks in the order the
+    /// services started: the message relay before the search consumer, which commits the index
+    /// last.
     pub async fn shutdown(mut self) {
         let servers = std::mem::take(&mut self.servers);
         let stopping = servers.into_iter().map(|(service, server)| async move {
@@ -537,9 +539,10 @@ impl ServiceContext<'_> {
                 builder.add_service(beehive_generated::file::server(logic, limits))
             }
             ServiceName::Search => {
+                let engine = required(&backends.engine, "search engine")?;
                 let logic = beehive_search::SearchService::new(beehive_search::SearchDeps {
                     config: config.search.clone(),
-                    engine: required(&backends.engine, "search engine")?,
+                    engine: Arc::clone(&engine),
                     chat: beehive_generated::chat::ChatClient::with_limits(
                         factory.channel("chat"),
                         limits,
@@ -550,7 +553,11 @@ impl ServiceContext<'_> {
                     .spawn_background(Arc::clone(&backends.bus))
                     .await
                     .context("failed to subscribe the search index to message.index")?;
-                background.push(Box::new(move || Box::pin(subscription.stop())));
+                background.push(Box::new(move || {
+                    Box::pin(async move {
+                        beehive_search::stop_indexing(subscription, engine.as_ref()).await;
+                    })
+                }));
                 builder.add_service(beehive_generated::search::server(Arc::new(logic), limits))
             }
         };

@@ -3,7 +3,8 @@
 //! Build the service with [`SearchService::new`] from a [`SearchDeps`], serve it with
 //! `beehive_generated::search::server`, and start indexing `message.index` events with
 //! [`SearchService::spawn_background`], which joins the competing consumer group
-//! [`INDEX_GROUP`]. [`reindex::reindex`] rebuilds the index from the `messages` table, for
+//! [`INDEX_GROUP`]. On shutdown, [`stop_indexing`] ends that subscription and then commits the
+//! index, so every event the consumer has acknowledged survives a restart. [`reindex::reindex`] rebuilds the index from the `messages` table, for
 //! `beehive reindex`.
 //!
 //! Decisions the contracts leave open:
@@ -92,6 +93,22 @@ impl SearchService {
             handler,
         )
         .await
+    }
+}
+
+/// Stops consuming `message.index` and commits the index.
+///
+/// The subscription ends first, after the event in progress, so no write can follow the final
+/// commit. Call it after the servers and the message relay have stopped.
+///
+/// NOTE: between two automatic commits (up to 500 ms with tantivy), an event is acknowledged
+/// before the index stores it durably, so a crash, unlike a graceful stop, can lose it. The
+/// message stays in `messages`, and `beehive reindex` indexes it again.
+pub async fn stop_indexing(subscription: SubscriptionHandle, engine: &dyn SearchEngine) {
+    subscription.stop().await;
+    match engine.refresh().await {
+        Ok(()) => tracing::info!("committed the search index after the consumer stopped"),
+        Err(err) => tracing::error!(error = %err, "committing the search index on shutdown failed"),
     }
 }
 

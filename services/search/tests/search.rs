@@ -408,3 +408,33 @@ async fn reindex_rebuilds_from_messages() {
         stack.stop().await;
     }
 }
+
+#[tokio::test]
+async fn shutdown_keeps_fresh_writes() {
+    let stack = Stack::start(support::Backend::Sqlite).await;
+    let conversation = stack.conversation(1, ALICE, &[BOB]).await;
+    for message_id in 1..=5 {
+        stack
+            .index(
+                message_id,
+                conversation,
+                &format!("lantern number {message_id}"),
+            )
+            .await;
+    }
+    // Stopped at once, within the 500 ms between automatic commits.
+    let data_dir = stack.stop().await;
+
+    let reopened = beehive_runtime::search::TantivyEngine::open(data_dir.path().join("search"))
+        .expect("reopen index");
+    let query = beehive_runtime::search::SearchQuery {
+        keyword: "lantern".to_owned(),
+        conversation_ids: vec![conversation],
+        page: 1,
+        page_size: 20,
+    };
+    let found = beehive_runtime::search::SearchEngine::search(&reopened, &query)
+        .await
+        .expect("search");
+    assert_eq!(found.total, 5);
+}

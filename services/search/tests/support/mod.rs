@@ -237,20 +237,23 @@ impl Stack {
         }
     }
 
-    pub async fn stop(mut self) {
-        if let Some(subscription) = self.subscription.take() {
-            subscription.stop().await;
+    /// Stops the stack in the order `beehive` does: servers, relay, then the index consumer,
+    /// which commits the index. Returns the data directory, still on disk.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        for server in self.servers.drain(..) {
+            server.shutdown().await.expect("shutdown");
         }
         if let Some(relay) = self.relay.take() {
             relay.stop().await;
         }
-        for server in self.servers.drain(..) {
-            server.shutdown().await.expect("shutdown");
+        if let Some(subscription) = self.subscription.take() {
+            beehive_search::stop_indexing(subscription, self.engine.as_ref()).await;
         }
         self.db.clone().close().await.ok();
         if let Some((server, name)) = self.postgres_database.take() {
             db::drop_database(&server, &name).await.ok();
         }
+        self.data_dir
     }
 }
 
