@@ -28,6 +28,8 @@ use super::{MessageDocument, SearchEngine, SearchError, SearchHit, SearchPage, S
 const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 /// Indexing memory budget per writer thread, in bytes.
 const WRITER_MEMORY_PER_THREAD: usize = 64 * 1024 * 1024;
+/// Most documents of one `index` call added on the async runtime instead of a blocking task.
+const MAX_INLINE_DOCUMENTS: usize = 16;
 /// Maximum wait for another writer to release the index lock.
 const WRITER_LOCK_WAIT: Duration = Duration::from_secs(5);
 /// Indexing threads of the writer. Each thread builds its own segment between commits, with
@@ -208,7 +210,30 @@ impl Inner {
     }
 
     fn add(&self, documents: &[MessageDocument]) -> Result<(), SearchError> {
-        let writer = self.writer();
+        self.add_with(&self.writer(), documents)
+    }
+
+    /// Adds `documents` when the writer is free at once, and returns them otherwise (a commit
+    /// holds the lock). Adding only queues the documents for the indexing thread, so a caller
+    /// on the async runtime can do it in place of a blocking task.
+    fn try_add<'d>(
+        &self,
+        documents: &'d [MessageDocument],
+    ) -> Result<Option<&'d [MessageDocument]>, SearchError> {
+        match self.writer.try_lock() {
+            Ok(writer) => self.add_with(&writer, documents).map(|()| None),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => self
+                .add_with(&poisoned.into_inner(), documents)
+                .map(|()| None),
+            Err(std::sync::TryLockError::WouldBlock) => Ok(Some(documents)),
+        }
+    }
+
+    fn add_with(
+        &self,
+        writer: &IndexWriter<TantivyDocument>,
+        documents: &[MessageDocument],
+    ) -> Result<(), SearchError> {
         for document in documents {
             writer.delete_term(Term::from_field_i64(
                 self.fields.message_id,
@@ -447,12 +472,22 @@ impl SearchEngine for TantivyEngine {
         if documents.is_empty() {
             return Ok(());
         }
-        let inner = Arc::clone(&self.inner);
-        let documents = documents.to_vec();
         let count = documents.len();
-        tokio::task::spawn_blocking(move || inner.add(&documents))
-            .await
-            .map_err(SearchError::Task)??;
+        // A small batch (one message event) goes to tantivy's indexing thread without a
+        // blocking task, which cost a thread wake-up per message under the send benchmark.
+        // Bulk batches could fill tantivy's queue and block, so they keep the blocking task.
+        let pending = if documents.len() <= MAX_INLINE_DOCUMENTS {
+            self.inner.try_add(documents)?
+        } else {
+            Some(documents)
+        };
+        if let Some(documents) = pending {
+            let inner = Arc::clone(&self.inner);
+            let documents = documents.to_vec();
+            tokio::task::spawn_blocking(move || inner.add(&documents))
+                .await
+                .map_err(SearchError::Task)??;
+        }
         tracing::debug!(count, "indexed messages");
         Ok(())
     }
