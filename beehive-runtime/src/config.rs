@@ -299,7 +299,24 @@ pub struct MessageConfig {
     /// Newest messages kept in memory per conversation.
     pub hot_cache_size: usize,
     pub hot_cache_ttl_secs: u64,
+    /// Longest `content` of a sent message, in characters (Unicode scalar values). It may not
+    /// exceed [`MAX_CONTENT_CHARS_RULE`].
+    pub max_content_chars: u32,
+    /// Longest `extra_data` of a sent message, in bytes of JSON text.
+    pub max_extra_data_bytes: u32,
 }
+
+/// The `max_chars` rule on `SendMessageRequest.content` in `proto/message/v1/message.proto`,
+/// which the generated adapter enforces before `message.max_content_chars` is checked.
+pub const MAX_CONTENT_CHARS_RULE: u32 = 10_000;
+/// Largest `GetMessages` page; larger `limit`s are cut to it.
+pub const MAX_MESSAGES_PAGE: u64 = 100;
+/// Upper bound of the bytes one message of a `GetMessages` page takes besides its `content`
+/// and `extra_data`: the other fields of `MessageInfo` with their tags (at most 10 bytes per
+/// varint) and the length prefixes.
+pub const MESSAGE_INFO_OVERHEAD_BYTES: u64 = 256;
+/// Most bytes UTF-8 needs for one character.
+const MAX_UTF8_BYTES_PER_CHAR: u64 = 4;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -400,6 +417,8 @@ impl Default for Config {
             message: MessageConfig {
                 hot_cache_size: 100,
                 hot_cache_ttl_secs: 600,
+                max_content_chars: MAX_CONTENT_CHARS_RULE,
+                max_extra_data_bytes: 64 * 1024,
             },
             file: FileConfig {
                 max_single_bytes: 10 * MIB,
@@ -679,6 +698,7 @@ impl Config {
             "message.hot_cache_ttl_secs",
             self.message.hot_cache_ttl_secs,
         )?;
+        self.validate_message_sizes()?;
         positive("file.max_single_bytes", self.file.max_single_bytes)?;
         positive("file.part_bytes", self.file.part_bytes)?;
         if self.file.max_upload_bytes < self.file.part_bytes {
@@ -695,6 +715,44 @@ impl Config {
             "friend.request_expiry_days",
             self.friend.request_expiry_days,
         )?;
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Checks the message size limits, and that a full `GetMessages` page of messages at both
+    /// limits fits in `server.max_message_bytes`.
+    fn validate_message_sizes(&self) -> Result<(), ConfigError> {
+        let message = &self.message;
+        if !(1..=MAX_CONTENT_CHARS_RULE).contains(&message.max_content_chars) {
+            return Err(ConfigError::invalid(
+                "message.max_content_chars",
+                format!(
+                    "is {} but must be from 1 to {MAX_CONTENT_CHARS_RULE}, the limit of the \
+                     message contract",
+                    message.max_content_chars
+                ),
+            ));
+        }
+        let largest_message = u64::from(message.max_content_chars) * MAX_UTF8_BYTES_PER_CHAR
+            + u64::from(message.max_extra_data_bytes)
+            + MESSAGE_INFO_OVERHEAD_BYTES;
+        let largest_page = largest_message * MAX_MESSAGES_PAGE;
+        if largest_page > self.server.max_message_bytes {
+            return Err(ConfigError::invalid(
+                "message.max_extra_data_bytes",
+                format!(
+                    "is {} but a page of {MAX_MESSAGES_PAGE} messages at the limits \
+                     (message.max_content_chars {} at up to {MAX_UTF8_BYTES_PER_CHAR} bytes each, \
+                     message.max_extra_data_bytes, {MESSAGE_INFO_OVERHEAD_BYTES} bytes of \
+                     overhead) takes {largest_page} bytes, more than server.max_message_bytes ({}); \
+                     lower the message limits or raise server.max_message_bytes",
+                    message.max_extra_data_bytes,
+                    message.max_content_chars,
+                    self.server.max_message_bytes
+                ),
+            ));
+        }
         Ok(())
     }
 }

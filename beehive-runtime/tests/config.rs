@@ -96,6 +96,29 @@ fn small_message_limit_named() {
 }
 
 #[test]
+fn message_size_limits_named() {
+    let err = error_of(Config::from_yaml("message:\n  max_content_chars: 10001\n"));
+    assert_eq!(err.key(), Some("message.max_content_chars"));
+    let err = error_of(Config::from_yaml("message:\n  max_content_chars: 0\n"));
+    assert_eq!(err.key(), Some("message.max_content_chars"));
+    let err = error_of(Config::from_yaml(
+        "message:\n  max_extra_data_bytes: 1048576\n",
+    ));
+    assert_eq!(err.key(), Some("message.max_extra_data_bytes"));
+    assert!(
+        err.to_string().contains("server.max_message_bytes"),
+        "{err}"
+    );
+
+    let config = Config::from_yaml(
+        "server:\n  max_message_bytes: 134217728\nmessage:\n  max_extra_data_bytes: 1048576\n",
+    )
+    .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(config.message.max_extra_data_bytes, 1_048_576);
+    assert_eq!(config.message.max_content_chars, 10_000);
+}
+
+#[test]
 fn duplicate_listen_address_named() {
     let err = error_of(Config::from_yaml(
         "services:\n  friend:\n    listen: 127.0.0.1:8001\n",

@@ -34,6 +34,13 @@
 //!   a member. `GetConversationStats` answers for the acting user only.
 //!   NOTE: reads by service callers skip the chat service, so a conversation that does not
 //!   exist reads as an empty one for them rather than NOT_FOUND.
+//! - `content` may contain at most `message.max_content_chars` characters (default 10,000, the
+//!   contract's own limit) and `extra_data` at most `message.max_extra_data_bytes` bytes
+//!   (default 64 KiB). A longer one is INVALID_ARGUMENT naming the field. Configuration
+//!   validation keeps a full page of 100 such messages within `server.max_message_bytes`
+//!   (16 MiB by default; the largest default page is about 10.6 MB), so `GetMessages` cannot
+//!   outgrow the response limit. NOTE: rows stored before these limits existed are not
+//!   checked and can still make a page too large.
 //! - A text message (`content_type` 1) whose `content` is only white space (Unicode
 //!   `White_Space`, as `str::trim` strips it) is INVALID_ARGUMENT on `content`. The other
 //!   types (2 image, 3 voice, 4 file) are not checked this way.
@@ -83,6 +90,10 @@ pub struct MessageDeps {
 /// Logic of `MessageService`; each RPC's `Handle` impl is in `logic/<rpc>.rs`.
 pub struct MessageService {
     db: DatabaseConnection,
+    /// `message.max_content_chars`.
+    max_content_chars: usize,
+    /// `message.max_extra_data_bytes`.
+    max_extra_data_bytes: usize,
     members: Arc<dyn Membership>,
     hot: hot::HotMessages,
     outbox: Outbox,
@@ -96,6 +107,8 @@ impl MessageService {
         let writer = writer::SendWriter::new(deps.db.clone(), outbox.clone());
         Self {
             hot: hot::HotMessages::new(deps.hot, deps.config.hot_cache_size),
+            max_content_chars: deps.config.max_content_chars as usize,
+            max_extra_data_bytes: deps.config.max_extra_data_bytes as usize,
             db: deps.db,
             members: deps.members,
             outbox,

@@ -13,6 +13,7 @@ use beehive_generated::pb::message::{
     SendMessageRequest, UpdateMessageStatusRequest,
 };
 use beehive_runtime::bus::{InProcessBus, RetryPolicy};
+use beehive_runtime::config::Config;
 use std::sync::Arc;
 use support::{Backends, Env, assert_not_found, code};
 use tonic::Code;
@@ -512,6 +513,103 @@ async fn invalid_sends_write_nothing() {
     };
     send(&env, image).await;
     assert_eq!(env.count("messages").await, 3, "only text is checked");
+}
+
+/// A JSON object of exactly `bytes` bytes.
+fn json_of_size(bytes: usize) -> String {
+    let padding = bytes - r#"{"p":""}"#.len();
+    format!(r#"{{"p":"{}"}}"#, "x".repeat(padding))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_data_size_is_limited() {
+    let env = Env::sqlite().await;
+    let chat = single_chat(&env, ALICE, BOB).await;
+    let limit = Config::default().message.max_extra_data_bytes as usize;
+    assert_eq!(limit, 64 * 1024);
+
+    for bytes in [limit + 1, 8 * 1024 * 1024] {
+        let oversized = SendMessageRequest {
+            extra_data: json_of_size(bytes),
+            ..text(chat, ALICE, "x")
+        };
+        let err = env
+            .message
+            .send_message(env.as_user(ALICE, oversized))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{bytes} bytes");
+        assert!(err.to_string().contains("`extra_data`"), "{err}");
+        assert!(err.to_string().contains("at most 65536 bytes"), "{err}");
+    }
+    assert_eq!(env.count("messages").await, 0);
+    assert_eq!(env.count("conversation_counters").await, 0);
+
+    // A full page of messages at both limits still fits in one response.
+    let largest = SendMessageRequest {
+        extra_data: json_of_size(limit),
+        ..text(chat, ALICE, &"\u{1f41d}".repeat(10_000))
+    };
+    assert_eq!(largest.content.len(), 40_000);
+    for _ in 0..101 {
+        send(&env, largest.clone()).await;
+    }
+    let page = env
+        .message
+        .get_messages(env.as_user(
+            BOB,
+            GetMessagesRequest {
+                conversation_id: chat,
+                before_id: 0,
+                limit: 100,
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(page.messages.len(), 100);
+    assert!(page.has_more);
+    assert_eq!(page.messages[0].extra_data.len(), limit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_limit_follows_config() {
+    let mut config = Config::default();
+    config.message.max_content_chars = 20;
+    config.message.max_extra_data_bytes = 100;
+    let env = Env::sqlite_with(config).await;
+    let chat = single_chat(&env, ALICE, BOB).await;
+
+    let long = env
+        .message
+        .send_message(env.as_user(ALICE, text(chat, ALICE, &"字".repeat(21))))
+        .await
+        .unwrap_err();
+    assert_eq!(long.code(), Code::InvalidArgument);
+    assert!(long.to_string().contains("`content`"), "{long}");
+    assert!(
+        long.to_string().contains("at most 20 characters (got 21)"),
+        "{long}"
+    );
+    let extra = SendMessageRequest {
+        extra_data: json_of_size(101),
+        ..text(chat, ALICE, "x")
+    };
+    let extra = env
+        .message
+        .send_message(env.as_user(ALICE, extra))
+        .await
+        .unwrap_err();
+    assert_eq!(extra.code(), Code::InvalidArgument);
+    assert!(extra.to_string().contains("`extra_data`"), "{extra}");
+    assert_eq!(env.count("messages").await, 0);
+
+    send(&env, text(chat, ALICE, &"字".repeat(20))).await;
+    let at_limit = SendMessageRequest {
+        extra_data: json_of_size(100),
+        ..text(chat, ALICE, "x")
+    };
+    send(&env, at_limit).await;
+    assert_eq!(env.count("messages").await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,8 +14,9 @@ use crate::store;
 
 /// Page size when the request's `limit` is 0.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
-/// Largest page; larger limits are cut to it.
-pub const MAX_PAGE_SIZE: usize = 100;
+/// Largest page; larger limits are cut to it. Configuration validation sizes the message
+/// limits so that a full page fits in `server.max_message_bytes`.
+pub const MAX_PAGE_SIZE: usize = beehive_runtime::config::MAX_MESSAGES_PAGE as usize;
 
 impl Handle<rpc::GetMessages> for crate::MessageService {
     async fn handle(

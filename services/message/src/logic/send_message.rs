@@ -22,6 +22,26 @@ impl Handle<rpc::SendMessage> for crate::MessageService {
         ctx.require_acting_user("sender_id", request.sender_id)?;
         let content_type = i16::try_from(request.content_type)
             .map_err(|_| ServiceError::invalid("content_type", "must be 1, 2, 3 or 4"))?;
+        let content_chars = request.content.chars().count();
+        if content_chars > self.max_content_chars {
+            return Err(ServiceError::invalid(
+                "content",
+                format!(
+                    "must be at most {} characters (got {content_chars})",
+                    self.max_content_chars
+                ),
+            ));
+        }
+        if request.extra_data.len() > self.max_extra_data_bytes {
+            return Err(ServiceError::invalid(
+                "extra_data",
+                format!(
+                    "must be at most {} bytes (got {})",
+                    self.max_extra_data_bytes,
+                    request.extra_data.len()
+                ),
+            ));
+        }
         if content_type == crate::CONTENT_TYPE_TEXT && request.content.trim().is_empty() {
             return Err(ServiceError::invalid(
                 "content",

@@ -120,7 +120,23 @@ impl Env {
         .await
     }
 
+    /// Starts both services on SQLite with in-process cache and bus and the given configuration.
+    pub async fn sqlite_with(config: Config) -> Self {
+        Self::start_with(
+            &Backends::default(),
+            Arc::new(InProcessBus::new(RetryPolicy::default())),
+            config,
+        )
+        .await
+    }
+
     pub async fn start(backends: &Backends, bus: Arc<dyn Bus>) -> Self {
+        Self::start_with(backends, bus, Config::default()).await
+    }
+
+    /// Starts both services; servers and clients use `server.max_message_bytes` of `config` as
+    /// their message size limit, as the `beehive` binary does.
+    pub async fn start_with(backends: &Backends, bus: Arc<dyn Bus>, config: Config) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -141,7 +157,8 @@ impl Env {
 
         let auth = Arc::new(Authenticator::new(SECRET, Duration::from_secs(3600)).unwrap());
         let service_token = auth.issue_service_token().unwrap();
-        let config = Arc::new(Config::default());
+        let config = Arc::new(config);
+        let limits = beehive_generated::MessageLimits::both(config.max_message_bytes());
         let loopback: SocketAddr = "127.0.0.1:0".parse().unwrap();
 
         let hot: Arc<dyn HotCache> = match &backends.redis {
@@ -164,7 +181,7 @@ impl Env {
         let message_service = Arc::new(MessageService::new(MessageDeps {
             db: db.clone(),
             members: Arc::new(ChatMembership::new(
-                ChatClient::new(chat_channel.clone()),
+                ChatClient::with_limits(chat_channel.clone(), limits),
                 Some(service_token.clone()),
             )),
             hot,
@@ -176,7 +193,7 @@ impl Env {
             .authenticator(auth.clone())
             .add_service(beehive_generated::message::server(
                 message_service.clone(),
-                beehive_generated::MessageLimits::default(),
+                limits,
             ))
             .start()
             .await
@@ -191,24 +208,21 @@ impl Env {
             friends: friends.clone(),
             users: Arc::new(FakeUsers),
             stats: Arc::new(GrpcMessageStats::new(
-                MessageClient::new(message_channel.clone()),
+                MessageClient::with_limits(message_channel.clone(), limits),
                 Some(service_token),
             )),
         }));
         let chat_server = ServerBuilder::new(config.clone(), "chat")
             .listen(chat_addr)
             .authenticator(auth.clone())
-            .add_service(beehive_generated::chat::server(
-                chat_service,
-                beehive_generated::MessageLimits::default(),
-            ))
+            .add_service(beehive_generated::chat::server(chat_service, limits))
             .start()
             .await
             .unwrap();
 
         Self {
-            chat: ChatClient::new(chat_channel),
-            message: MessageClient::new(message_channel),
+            chat: ChatClient::with_limits(chat_channel, limits),
+            message: MessageClient::with_limits(message_channel, limits),
             db,
             friends,
             auth,
