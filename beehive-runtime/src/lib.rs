@@ -14,6 +14,7 @@ pub mod client;
 pub mod config;
 pub mod context;
 pub mod db;
+pub mod decode_error;
 pub mod discovery;
 pub mod error;
 pub mod layer;

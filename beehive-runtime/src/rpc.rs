@@ -57,7 +57,16 @@ pub type StatusStream<T> =
     std::pin::Pin<Box<dyn futures::Stream<Item = Result<T, tonic::Status>> + Send + 'static>>;
 
 /// Takes the call context the serving layers put into the request, or builds an anonymous one.
+///
+/// Also tells [`crate::decode_error::DecodeErrorLayer`] that the request was decoded, so it
+/// leaves this call's status alone.
 pub fn call_context<T>(request: &tonic::Request<T>) -> CallContext {
+    if let Some(reached) = request
+        .extensions()
+        .get::<crate::decode_error::AdapterReached>()
+    {
+        reached.set();
+    }
     if let Some(ctx) = request.extensions().get::<CallContext>() {
         return ctx.clone();
     }

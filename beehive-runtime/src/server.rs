@@ -24,6 +24,7 @@ use tonic::service::RoutesBuilder;
 use crate::auth::{AuthError, Authenticator};
 use crate::client::Body;
 use crate::config::Config;
+use crate::decode_error::DecodeErrorLayer;
 use crate::discovery::{Discovery, DiscoveryError, Registration};
 use crate::layer::ContextLayer;
 use crate::shed::LoadShedLayer;
@@ -209,6 +210,7 @@ impl ServerBuilder {
         let layers = tower::ServiceBuilder::new()
             .layer(LoadShedLayer::new(self.config.server.max_concurrent_calls))
             .layer(ContextLayer::from_config(&self.config, authenticator))
+            .layer(DecodeErrorLayer)
             .into_inner();
         let (stop_sender, stop) = oneshot::channel::<()>();
         let router = tonic::transport::Server::builder()

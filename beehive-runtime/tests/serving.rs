@@ -290,6 +290,7 @@ async fn deadline_reaches_two_hops_down() {
     let mut request = tonic::Request::new(Ping {
         delay_ms: 0,
         hops: 2,
+        ..Ping::default()
     });
     request.set_timeout(Duration::from_millis(1500));
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -323,6 +324,7 @@ async fn deadline_reaches_two_hops_down() {
     let mut request = tonic::Request::new(Ping {
         delay_ms: 2000,
         hops: 2,
+        ..Ping::default()
     });
     request.set_timeout(Duration::from_millis(400));
     let started = Instant::now();
@@ -399,6 +401,7 @@ async fn load_shedding_rejects_at_once() {
         tonic::Request::new(Ping {
             delay_ms: 1500,
             hops: 0,
+            ..Ping::default()
         }),
     ));
     while record.calls.load(Ordering::SeqCst) == 0 {
@@ -438,6 +441,7 @@ async fn shutdown_drains_calls_in_flight() {
         tonic::Request::new(Ping {
             delay_ms: 500,
             hops: 0,
+            ..Ping::default()
         }),
     ));
     while record.calls.load(Ordering::SeqCst) == 0 {
@@ -676,6 +680,153 @@ async fn reflection_lists_only_served_services() {
         "{echo:?}"
     );
 
+    server
+        .shutdown()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+}
+
+/// A request body of fixed bytes: one data frame, then the end.
+struct RawBody(Option<bytes::Bytes>);
+
+impl http_body::Body for RawBody {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.0.take().map(|data| Ok(http_body::Frame::data(data))))
+    }
+}
+
+/// Frames `message` as one gRPC message: compressed flag, big-endian length, bytes. `length`
+/// overrides the real length in the header.
+fn grpc_frame(compressed: bool, length: Option<u32>, message: &[u8]) -> Vec<u8> {
+    let length = length.unwrap_or_else(|| u32::try_from(message.len()).unwrap_or(u32::MAX));
+    let mut frame = vec![u8::from(compressed)];
+    frame.extend_from_slice(&length.to_be_bytes());
+    frame.extend_from_slice(message);
+    frame
+}
+
+/// Posts `body` as a gRPC request to `path` and returns the call's status, read from the
+/// headers of a trailers-only response or else from the trailers.
+async fn post_raw(address: std::net::SocketAddr, path: &str, body: Vec<u8>) -> tonic::Status {
+    use tower::{Service, ServiceExt};
+
+    let request = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{address}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(beehive_runtime::client::Body::new(RawBody(Some(
+            body.into(),
+        ))))
+        .unwrap_or_else(|err| panic!("{err}"));
+    let mut channel = direct(address);
+    let ready = channel.ready().await.unwrap_or_else(|err| panic!("{err}"));
+    let response = ready
+        .call(request)
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    if let Some(status) = tonic::Status::from_header_map(response.headers()) {
+        return status;
+    }
+    let mut body = response.into_body();
+    let mut body = std::pin::Pin::new(&mut body);
+    while let Some(frame) =
+        futures::future::poll_fn(|cx| http_body::Body::poll_frame(body.as_mut(), cx)).await
+    {
+        let frame = frame.unwrap_or_else(|err| panic!("{err}"));
+        if let Some(trailers) = frame.trailers_ref() {
+            return tonic::Status::from_header_map(trailers)
+                .unwrap_or_else(|| panic!("trailers without grpc-status: {trailers:?}"));
+        }
+    }
+    panic!("response without grpc-status")
+}
+
+#[tokio::test]
+async fn undecodable_requests_get_invalid_argument() {
+    let metrics =
+        beehive_runtime::telemetry::metrics_handle().unwrap_or_else(|err| panic!("{err}"));
+    let config = test_config(false);
+    let (server, record) = start_echo(&config, Duration::ZERO, None, None).await;
+    let address = server.local_addr();
+    let path = support::PUBLIC_PING_PATH;
+
+    let cases: [(&str, Vec<u8>, tonic::Code, &str); 5] = [
+        (
+            "invalid UTF-8 in a string",
+            grpc_frame(false, None, &[0x1a, 0x02, 0xff, 0xfe]),
+            tonic::Code::InvalidArgument,
+            "invalid request message: Ping.note: invalid string value: data is not UTF-8 encoded",
+        ),
+        (
+            "bad varint",
+            grpc_frame(
+                false,
+                None,
+                &[
+                    0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+                ],
+            ),
+            tonic::Code::InvalidArgument,
+            "invalid request message: Ping.delay_ms: invalid varint",
+        ),
+        (
+            "wrong wire type",
+            grpc_frame(false, None, &[0x0a, 0x01, 0x00]),
+            tonic::Code::InvalidArgument,
+            "invalid request message: Ping.delay_ms: invalid wire type: LengthDelimited (expected Varint)",
+        ),
+        (
+            "compressed flag without grpc-encoding",
+            grpc_frame(true, None, &[0x08, 0x01]),
+            tonic::Code::InvalidArgument,
+            "invalid request message: protocol error: received message with compressed-flag but no grpc-encoding was specified",
+        ),
+        (
+            "over the size limit",
+            grpc_frame(false, Some(17 << 20), &[]),
+            tonic::Code::ResourceExhausted,
+            "request message too large: found 17825792 bytes, the limit is: 4194304 bytes",
+        ),
+    ];
+    for (name, body, code, message) in cases {
+        let status = post_raw(address, path, body).await;
+        assert_eq!(status.code(), code, "{name}: {status:?}");
+        assert_eq!(status.message(), message, "{name}");
+    }
+    assert_eq!(record.calls.load(Ordering::SeqCst), 0, "logic ran");
+
+    let rendered = metrics.render();
+    let count = |code: &str| {
+        rendered
+            .lines()
+            .find(|line| {
+                line.starts_with("rpc_server_requests_total")
+                    && line.contains(path)
+                    && line.contains(&format!("code=\"{code}\""))
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        count("INVALID_ARGUMENT"),
+        Some("4".to_owned()),
+        "{rendered}"
+    );
+    assert_eq!(
+        count("RESOURCE_EXHAUSTED"),
+        Some("1".to_owned()),
+        "{rendered}"
+    );
+
+    let valid = post_raw(address, path, grpc_frame(false, None, &[0x08, 0x01])).await;
+    assert_eq!(valid.code(), tonic::Code::Ok, "{valid:?}");
     server
         .shutdown()
         .await

@@ -30,6 +30,9 @@ pub struct Ping {
     /// Hops still to go: a server with a next hop forwards while this is above 0.
     #[prost(uint32, tag = "2")]
     pub hops: u32,
+    /// Free text the logic ignores; a string field for decoding tests.
+    #[prost(string, tag = "3")]
+    pub note: String,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
