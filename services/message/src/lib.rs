@@ -42,7 +42,9 @@
 //!   outgrow the response limit. NOTE: rows stored before these limits existed are not
 //!   checked and can still make a page too large.
 //! - A text message (`content_type` 1) whose `content` is only white space (Unicode
-//!   `White_Space`, as `str::trim` strips it) is INVALID_ARGUMENT on `content`. The other
+//!   `White_Space`, as `str::trim` strips it) and invisible characters (zero-width space,
+//!   non-joiner and joiner, word joiner, byte order mark, Mongolian vowel separator, soft
+//!   hyphen) is INVALID_ARGUMENT on `content`. The other
 //!   types (2 image, 3 voice, 4 file) are not checked this way.
 //! - `UpdateMessageStatus`: members other than the sender move the status forward; the same
 //!   status again succeeds and changes nothing; a lower status is FAILED_PRECONDITION.
@@ -69,8 +71,8 @@ use sea_orm::DatabaseConnection;
 pub use hot::{HotCache, MemoryHotCache, SharedHotCache};
 pub use membership::{ChatMembership, MemberStatus, Membership};
 
-/// `content_type` of a text message, the only type whose `content` must hold more than white
-/// space.
+/// `content_type` of a text message, the only type whose `content` must contain more than white
+/// space and invisible characters.
 pub const CONTENT_TYPE_TEXT: i16 = 1;
 
 /// Name of the outbox table the message service writes its events to.

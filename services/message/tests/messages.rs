@@ -453,6 +453,13 @@ async fn invalid_sends_write_nothing() {
         (text(chat, ALICE, " "), "content"),
         (text(chat, ALICE, " \t\r\n "), "content"),
         (text(chat, ALICE, "\u{3000}\u{a0}"), "content"),
+        (text(chat, ALICE, "\u{200b}"), "content"),
+        (
+            text(chat, ALICE, "\u{200b}\u{200c}\u{200d}\u{2060}\u{feff}"),
+            "content",
+        ),
+        (text(chat, ALICE, " \u{200b}\n\u{feff} "), "content"),
+        (text(chat, ALICE, "\u{180e}\u{ad}"), "content"),
         (
             SendMessageRequest {
                 content_type: 5,
@@ -507,12 +514,22 @@ async fn invalid_sends_write_nothing() {
         .await
         .unwrap();
     assert_eq!(detail.content, "  hi  ", "text is stored as sent");
+    let joined = send(&env, text(chat, ALICE, "\u{200b}hi\u{200d}")).await;
+    let detail = env
+        .message
+        .get_message_detail(env.as_user(BOB, GetMessageDetailRequest { message_id: joined }))
+        .await
+        .unwrap();
+    assert_eq!(
+        detail.content, "\u{200b}hi\u{200d}",
+        "visible text keeps its joiners"
+    );
     let image = SendMessageRequest {
         content_type: 2,
         ..text(chat, ALICE, " ")
     };
     send(&env, image).await;
-    assert_eq!(env.count("messages").await, 3, "only text is checked");
+    assert_eq!(env.count("messages").await, 4, "only text is checked");
 }
 
 /// A JSON object of exactly `bytes` bytes.

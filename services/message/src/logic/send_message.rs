@@ -42,10 +42,10 @@ impl Handle<rpc::SendMessage> for crate::MessageService {
                 ),
             ));
         }
-        if content_type == crate::CONTENT_TYPE_TEXT && request.content.trim().is_empty() {
+        if content_type == crate::CONTENT_TYPE_TEXT && is_blank(&request.content) {
             return Err(ServiceError::invalid(
                 "content",
-                "a text message must contain more than white space",
+                "a text message must contain more than white space and invisible characters",
             ));
         }
         let extra_data = if request.extra_data.is_empty() {
@@ -102,6 +102,21 @@ impl Handle<rpc::SendMessage> for crate::MessageService {
             created_at: row.created_at.timestamp(),
         })
     }
+}
+
+/// Characters that render as nothing but are not Unicode `White_Space`: the zero-width space,
+/// non-joiner and joiner, the word joiner, the byte order mark (zero-width no-break space),
+/// the Mongolian vowel separator and the soft hyphen.
+const INVISIBLE_CHARS: [char; 7] = [
+    '\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{180E}', '\u{00AD}',
+];
+
+/// Returns whether `content` shows nothing: it is empty or only white space and
+/// [`INVISIBLE_CHARS`].
+fn is_blank(content: &str) -> bool {
+    content
+        .chars()
+        .all(|c| c.is_whitespace() || INVISIBLE_CHARS.contains(&c))
 }
 
 /// Returns the first message for a retried send, unless the client id was used elsewhere.
