@@ -18,10 +18,12 @@
 //!   user's nickname is their username and `email_verified` is true (the code proved it).
 //! - bcrypt runs on the blocking pool, at most one hash per core at a time; a call whose
 //!   deadline would pass while it waits for a core fails with RESOURCE_EXHAUSTED unhashed.
-//! - Login failures are counted per account in the cache (`user:login:failures:{id}`); after
-//!   `login.max_failures` wrong passwords in a row the account is refused for
-//!   `login.lockout_secs`, even with the right password, and a success resets the count.
-//!   Unknown accounts cost one bcrypt verification like known ones.
+//! - Failed logins are counted per (account, client IP address) in the cache
+//!   (`user:login:failures:{ip}:{account}`), for unknown accounts exactly as for known ones.
+//!   After `login.max_failures` failures in a row, logins to that account from that address get
+//!   RESOURCE_EXHAUSTED for `login.lockout_secs`, even with the right password, while the owner
+//!   elsewhere can still log in. A success resets the count. The error is the same whether the
+//!   account exists or not, and unknown accounts cost one bcrypt verification like known ones.
 //! - The email in `UserInfoResponse` is filled only for the user themself and for services
 //!   (and in `trust` mode); others get an empty string.
 //! - UpdateOnlineStatus with `online: false` deletes `user:online:{id}`.
@@ -107,6 +109,16 @@ impl UserService {
 /// Normalises an email for storage and lookup.
 pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+/// Normalises a Login `account`: an email (it contains `@`) as [`normalize_email`] does, a
+/// username by trimming it.
+pub fn normalize_account(account: &str) -> String {
+    if account.contains('@') {
+        normalize_email(account)
+    } else {
+        account.trim().to_owned()
+    }
 }
 
 /// Builds the profile message; the email only goes to its owner and to services.

@@ -1,6 +1,7 @@
 //! Reads and writes of the user service's state: user rows through the cache-aside model of
 //! `users`, and online state, resend guards and login failure counts in the cache.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,9 +31,16 @@ pub fn resend_key(email: &str) -> String {
     format!("user:code:resend:{email}")
 }
 
-/// Cache key counting consecutive wrong passwords of a user.
-pub fn login_failures_key(user_id: i64) -> String {
-    format!("user:login:failures:{user_id}")
+/// Cache key counting failed logins to `account` (as normalised by
+/// [`crate::normalize_account`]) from the client address `client`.
+///
+/// The address is part of the key so failures from one place never lock the account's owner
+/// out elsewhere. Calls without a known address share the key `unknown`.
+pub fn login_failures_key(account: &str, client: Option<IpAddr>) -> String {
+    match client {
+        Some(ip) => format!("user:login:failures:{ip}:{account}"),
+        None => format!("user:login:failures:unknown:{account}"),
+    }
 }
 
 fn model_error(err: ModelError) -> ServiceError {
@@ -182,52 +190,52 @@ impl Store {
         }
     }
 
-    /// Consecutive wrong passwords of `user_id` within the lockout window. A cache failure
-    /// counts as none, so logins keep working while the cache is down.
-    pub(crate) async fn login_failures(&self, user_id: i64) -> u32 {
-        match self.cache.get(&login_failures_key(user_id)).await {
+    /// Failed logins counted under `key` (from [`login_failures_key`]) within the lockout
+    /// window. A cache failure counts as none, so logins keep working while the cache is down.
+    pub(crate) async fn login_failures(&self, key: &str) -> u32 {
+        match self.cache.get(key).await {
             Ok(value) => value
                 .and_then(|value| value.parse::<u32>().ok())
                 .unwrap_or(0),
             Err(err) => {
-                tracing::warn!(user_id, error = %err, "reading the login failure count failed");
+                tracing::warn!(key, error = %err, "reading the login failure count failed");
                 0
             }
         }
     }
 
-    /// Counts one wrong password. The count lives `lockout` from the first failure, and the
-    /// failure that reaches `max_failures` restarts it, so the lockout lasts `lockout` from then.
+    /// Counts one failed login under `key`. The count lives `lockout` from the first failure,
+    /// and the failure that reaches `max_failures` restarts it, so the lockout lasts `lockout`
+    /// from then.
     pub(crate) async fn record_login_failure(
         &self,
-        user_id: i64,
+        key: &str,
         max_failures: u32,
         lockout: Duration,
     ) {
-        let key = login_failures_key(user_id);
-        let count = match self.cache.incr(&key, 1, lockout).await {
+        let count = match self.cache.incr(key, 1, lockout).await {
             Ok(count) => count,
             Err(err) => {
-                tracing::warn!(user_id, error = %err, "counting a login failure failed");
+                tracing::warn!(key, error = %err, "counting a login failure failed");
                 return;
             }
         };
         if count == i64::from(max_failures) {
             tracing::warn!(
-                user_id,
+                key,
                 failures = count,
                 lockout_secs = lockout.as_secs(),
-                "account locked after repeated wrong passwords"
+                "logins to an account from one address locked after repeated failures"
             );
-            if let Err(err) = self.cache.set(&key, &count.to_string(), lockout).await {
-                tracing::warn!(user_id, error = %err, "starting the login lockout failed");
+            if let Err(err) = self.cache.set(key, &count.to_string(), lockout).await {
+                tracing::warn!(key, error = %err, "starting the login lockout failed");
             }
         }
     }
 
-    pub(crate) async fn reset_login_failures(&self, user_id: i64) {
-        if let Err(err) = self.cache.delete(&[login_failures_key(user_id)]).await {
-            tracing::warn!(user_id, error = %err, "resetting the login failure count failed");
+    pub(crate) async fn reset_login_failures(&self, key: &str) {
+        if let Err(err) = self.cache.delete(&[key.to_owned()]).await {
+            tracing::warn!(key, error = %err, "resetting the login failure count failed");
         }
     }
 }

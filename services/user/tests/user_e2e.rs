@@ -7,7 +7,9 @@ use beehive_generated::pb::user::{
     UpdateOnlineStatusRequest, UpdateUserInfoRequest, VerifyCodeRequest, VerifyPasswordRequest,
 };
 use beehive_runtime::Caller;
-use beehive_user::{OnlineState, online_key};
+use std::net::IpAddr;
+
+use beehive_user::{OnlineState, login_failures_key, online_key};
 use support::{Backend, PASSWORD, Stack, expect_code};
 use tonic::{Code, Request};
 
@@ -338,8 +340,11 @@ async fn login_failures_lock_account(stack: &Stack) {
         .users
         .login(Request::new(login_request("heidi", PASSWORD)))
         .await;
-    let message = expect_code(locked, Code::Unauthenticated);
-    assert!(message.contains("too many"), "{message}");
+    let locked_message = expect_code(locked, Code::ResourceExhausted);
+    assert_eq!(
+        locked_message,
+        "resource exhausted: too many failed logins to this account from this address, retry in 60 seconds"
+    );
     let logged_in = stack
         .count(&format!(
             "SELECT COUNT(*) AS n FROM users WHERE id = {id} AND last_login_at IS NOT NULL"
@@ -349,9 +354,43 @@ async fn login_failures_lock_account(stack: &Stack) {
     let online = stack.cache.get(&online_key(id)).await.expect("cache");
     assert_eq!(online, None);
 
+    // An unknown account fails and locks exactly like a known one.
+    for _ in 1..5 {
+        let unknown = stack
+            .users
+            .login(Request::new(login_request("nobody", PASSWORD)))
+            .await;
+        let message = expect_code(unknown, Code::Unauthenticated);
+        assert_eq!(message, wrong_message);
+    }
+    let unknown_locked = stack
+        .users
+        .login(Request::new(login_request("nobody", PASSWORD)))
+        .await;
+    let unknown_locked_message = expect_code(unknown_locked, Code::ResourceExhausted);
+    assert_eq!(unknown_locked_message, locked_message);
+
+    // Failures from another address neither count here nor lock the owner out.
+    let here = Some(IpAddr::from([127, 0, 0, 1]));
+    let elsewhere = Some(IpAddr::from([192, 0, 2, 7]));
+    let here_count = stack
+        .cache
+        .get(&login_failures_key("heidi", here))
+        .await
+        .expect("cache");
+    assert_eq!(here_count.as_deref(), Some("5"));
     stack
         .cache
-        .delete(&[beehive_user::login_failures_key(id)])
+        .delete(&[login_failures_key("heidi", here)])
+        .await
+        .expect("cache");
+    stack
+        .cache
+        .set(
+            &login_failures_key("heidi", elsewhere),
+            "5",
+            std::time::Duration::from_secs(60),
+        )
         .await
         .expect("cache");
     let unlocked = stack
@@ -359,6 +398,12 @@ async fn login_failures_lock_account(stack: &Stack) {
         .login(Request::new(login_request("heidi", PASSWORD)))
         .await;
     assert!(unlocked.is_ok(), "{unlocked:?}");
+    let reset = stack
+        .cache
+        .get(&login_failures_key("heidi", here))
+        .await
+        .expect("cache");
+    assert_eq!(reset, None);
 }
 on_both_backends!(login_failures_lock_account);
 

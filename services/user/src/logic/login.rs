@@ -8,6 +8,8 @@ use beehive_generated::user::rpc;
 use beehive_runtime::{CallContext, Handle, ServiceError};
 use chrono::Utc;
 
+use crate::store::login_failures_key;
+
 /// The one message for an unknown account and a wrong password.
 const BAD_CREDENTIALS: &str = "wrong account or password";
 /// Account status of a disabled user.
@@ -20,46 +22,50 @@ impl Handle<rpc::Login> for crate::UserService {
         request: LoginRequest,
     ) -> Result<LoginResponse, ServiceError> {
         self.login_limiter.check(&ctx)?;
-        let account = request.account.trim();
-
-        let user = if account.contains('@') {
-            self.store
-                .user_by_email(&crate::normalize_email(account))
-                .await?
-        } else {
-            self.store.user_by_username(account).await?
-        };
-        let Some(user) = user else {
-            self.hasher
-                .verify_decoy(request.password, ctx.deadline)
-                .await?;
-            return Err(ServiceError::unauthenticated(BAD_CREDENTIALS));
-        };
+        let account = crate::normalize_account(&request.account);
+        let failures_key = login_failures_key(&account, ctx.remote_addr.map(|addr| addr.ip()));
         let login = &self.config.login;
         let lockout = Duration::from_secs(login.lockout_secs);
-        if login.max_failures > 0 && self.store.login_failures(user.id).await >= login.max_failures
+        // Checked before the lookup and counted for unknown accounts too, so a locked account
+        // and an unknown one return the same error.
+        if login.max_failures > 0
+            && self.store.login_failures(&failures_key).await >= login.max_failures
         {
-            return Err(ServiceError::unauthenticated(format!(
-                "too many wrong passwords for this account; retry in {} seconds",
+            return Err(ServiceError::resource_exhausted(format!(
+                "too many failed logins to this account from this address, retry in {} seconds",
                 lockout.as_secs()
             )));
         }
 
-        let valid = self
-            .hasher
-            .verify(request.password, user.password_hash.clone(), ctx.deadline)
-            .await?;
-        if !valid {
+        let user = if account.contains('@') {
+            self.store.user_by_email(&account).await?
+        } else {
+            self.store.user_by_username(&account).await?
+        };
+        let valid = match &user {
+            Some(user) => {
+                self.hasher
+                    .verify(request.password, user.password_hash.clone(), ctx.deadline)
+                    .await?
+            }
+            None => {
+                self.hasher
+                    .verify_decoy(request.password, ctx.deadline)
+                    .await?;
+                false
+            }
+        };
+        let Some(user) = user.filter(|_| valid) else {
             self.store
-                .record_login_failure(user.id, login.max_failures, lockout)
+                .record_login_failure(&failures_key, login.max_failures, lockout)
                 .await;
             return Err(ServiceError::unauthenticated(BAD_CREDENTIALS));
-        }
+        };
         if user.status == STATUS_DISABLED {
             return Err(ServiceError::permission_denied("this account is disabled"));
         }
 
-        self.store.reset_login_failures(user.id).await;
+        self.store.reset_login_failures(&failures_key).await;
         let now = Utc::now();
         let user = self.store.record_login(&user, now).await?;
         self.store
