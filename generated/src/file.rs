@@ -684,6 +684,12 @@ for crate::pb::file::GetFileInfoRequest {
             check::required_int(i128::from(*value))
                 .map_err(|reason| violation(prefix, "file_id", reason))?;
         }
+        {
+            let value = &self.file_hash;
+            static PATTERN: check::Pattern = check::Pattern::new("^([0-9a-fA-F]{64})?$");
+            check::pattern(value, &PATTERN)
+                .map_err(|reason| violation(prefix, "file_hash", reason))?;
+        }
         Ok(())
     }
 }
@@ -949,6 +955,12 @@ for crate::pb::file::DownloadFileRequest {
             let value = &self.file_id;
             check::required_int(i128::from(*value))
                 .map_err(|reason| violation(prefix, "file_id", reason))?;
+        }
+        {
+            let value = &self.file_hash;
+            static PATTERN: check::Pattern = check::Pattern::new("^([0-9a-fA-F]{64})?$");
+            check::pattern(value, &PATTERN)
+                .map_err(|reason| violation(prefix, "file_hash", reason))?;
         }
         Ok(())
     }

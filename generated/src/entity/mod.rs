@@ -18,6 +18,8 @@ pub mod file_refs;
 pub mod multipart_uploads;
 /// Table `multipart_parts`.
 pub mod multipart_parts;
+/// Table `file_names`.
+pub mod file_names;
 /// Table `friends`.
 pub mod friends;
 /// Table `friend_requests`.

@@ -18,6 +18,7 @@ pub mod files;
 pub mod file_refs;
 pub mod multipart_uploads;
 pub mod multipart_parts;
+pub mod file_names;
 pub mod friends;
 pub mod friend_requests;
 pub mod friend_outbox;
@@ -47,7 +48,8 @@ impl MigratorTrait for FileMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(files::Migration), Box::new(file_refs::Migration),
-            Box::new(multipart_uploads::Migration), Box::new(multipart_parts::Migration)
+            Box::new(multipart_uploads::Migration), Box::new(multipart_parts::Migration),
+            Box::new(file_names::Migration)
         ]
     }
     fn migration_table_name() -> DynIden {
@@ -102,9 +104,10 @@ impl MigratorTrait for Migrator {
             Box::new(conversations::Migration),
             Box::new(conversation_members::Migration), Box::new(files::Migration),
             Box::new(file_refs::Migration), Box::new(multipart_uploads::Migration),
-            Box::new(multipart_parts::Migration), Box::new(friends::Migration),
-            Box::new(friend_requests::Migration), Box::new(friend_outbox::Migration),
-            Box::new(messages::Migration), Box::new(conversation_counters::Migration),
+            Box::new(multipart_parts::Migration), Box::new(file_names::Migration),
+            Box::new(friends::Migration), Box::new(friend_requests::Migration),
+            Box::new(friend_outbox::Migration), Box::new(messages::Migration),
+            Box::new(conversation_counters::Migration),
             Box::new(sender_counters::Migration), Box::new(message_outbox::Migration),
             Box::new(users::Migration), Box::new(email_verification_codes::Migration)
         ]

@@ -33,10 +33,14 @@ pub struct UploadFileResponse {
     pub is_duplicate: bool,
 }
 /// File query.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct GetFileInfoRequest {
     #[prost(int64, tag = "1")]
     pub file_id: i64,
+    /// The hash in the file's URL. A user who has not uploaded the file reads it by giving the
+    /// hash, as the recipient of a message carrying the URL does.
+    #[prost(string, tag = "2")]
+    pub file_hash: ::prost::alloc::string::String,
 }
 /// A file's metadata.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -160,10 +164,13 @@ pub struct UploadStatusResponse {
     pub file_hash: ::prost::alloc::string::String,
 }
 /// File to download.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct DownloadFileRequest {
     #[prost(int64, tag = "1")]
     pub file_id: i64,
+    /// The hash in the file's URL; see GetFileInfoRequest.file_hash.
+    #[prost(string, tag = "2")]
+    pub file_hash: ::prost::alloc::string::String,
 }
 /// One chunk of a file's content.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -20,10 +20,20 @@
 //!   name, `../../etc/passwd` or `/etc/passwd` too, is stored as given and never reaches a path.
 //! - `usage_count` counts uploads of the same content by anyone; `file_refs` records how many of
 //!   them each user made. DeleteFile by a user removes one of that user's uploads: a user who
-//!   holds no reference gets PERMISSION_DENIED. A service token (or `trust` mode) removes the
+//!   holds no reference gets PERMISSION_DENIED. Removing a user's last upload also removes their
+//!   access and their file name. A service token (or `trust` mode) removes the
 //!   file outright. The stored bytes go when the count reaches zero.
-//! - Any authenticated caller may read a file's metadata and download it, since files are shared
-//!   by URL inside conversations.
+//! - A user reads a file (GetFileInfo, DownloadFile) by id only after uploading that content
+//!   (UploadFile, CompleteMultipartUpload, or either one finding the content already stored),
+//!   because ids are sequential and anyone could try them. Each upload records the uploader's
+//!   own file name (`file_names`), and GetFileInfo returns that name, so two users who upload the
+//!   same content never see each other's names. Services and `trust` mode read every file and see
+//!   the first uploader's name. Others get PERMISSION_DENIED; an unknown id is NOT_FOUND.
+//! - Files are shared by URL inside conversations, and the URL carries the content hash, which only
+//!   someone who has the bytes or was given the URL can know. So a user who has not uploaded a file
+//!   reads it by passing that hash as `file_hash` with the id. That user sees no file name, since
+//!   the name belongs to the uploader (a message carries the name its sender chose). The URL is not
+//!   served over HTTP: `/files/<hash>` only names the content.
 //! - Multipart uploads belong to the user who started them; only that user (or a service) may
 //!   add parts, read the status or complete them. Every stored part pushes the expiry back by
 //!   `file.upload_expiry_secs`, so only uploads without activity for that long are swept.
@@ -38,7 +48,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use beehive_generated::entity::{file_refs, files, multipart_parts, multipart_uploads};
+use beehive_generated::entity::{file_names, file_refs, files, multipart_parts, multipart_uploads};
 use beehive_generated::model::files::FilesModel;
 use beehive_runtime::cache::CacheAside;
 use beehive_runtime::config::FileConfig;
@@ -204,12 +214,13 @@ impl FileService {
         Ok((id, upload))
     }
 
-    /// Records one more upload of stored content by `user_id`: `usage_count` + 1 and the user's
-    /// reference count + 1, in one transaction.
+    /// Records one more upload of stored content by `user_id` under `file_name`: `usage_count`
+    /// + 1, the user's reference count + 1 and the user's name for the file, in one transaction.
     async fn add_usage(
         conn: &DatabaseTransaction,
         file_id: i64,
         user_id: i64,
+        file_name: &str,
     ) -> Result<(), DbErr> {
         files::Entity::update_many()
             .col_expr(
@@ -219,7 +230,7 @@ impl FileService {
             .filter(files::Column::Id.eq(file_id))
             .exec(conn)
             .await?;
-        add_reference(conn, file_id, user_id).await
+        add_reference(conn, file_id, user_id, file_name).await
     }
 
     /// Stores the row of newly stored content, or, when a concurrent upload inserted the same
@@ -230,11 +241,12 @@ impl FileService {
         row: files::ActiveModel,
         hash: &ContentHash,
         user_id: i64,
+        file_name: &str,
     ) -> Result<(files::Model, bool), ServiceError> {
         let txn = self.db.begin().await.map_err(ServiceError::internal)?;
         match files::Entity::insert(row).exec_with_returning(&txn).await {
             Ok(model) => {
-                add_reference(&txn, model.id, user_id)
+                add_reference(&txn, model.id, user_id, file_name)
                     .await
                     .map_err(ServiceError::internal)?;
                 txn.commit().await.map_err(ServiceError::internal)?;
@@ -247,7 +259,8 @@ impl FileService {
                 let existing = self.find_by_hash_uncached(hash).await?.ok_or_else(|| {
                     ServiceError::internal(format!("file {hash} vanished after a unique conflict"))
                 })?;
-                self.register_duplicate(&existing, user_id).await?;
+                self.register_duplicate(&existing, user_id, file_name)
+                    .await?;
                 Ok((existing, true))
             }
             Err(err) => Err(ServiceError::internal(err)),
@@ -258,9 +271,10 @@ impl FileService {
         &self,
         file: &files::Model,
         user_id: i64,
+        file_name: &str,
     ) -> Result<(), ServiceError> {
         let txn = self.db.begin().await.map_err(ServiceError::internal)?;
-        Self::add_usage(&txn, file.id, user_id)
+        Self::add_usage(&txn, file.id, user_id, file_name)
             .await
             .map_err(ServiceError::internal)?;
         txn.commit().await.map_err(ServiceError::internal)?;
@@ -296,6 +310,66 @@ impl FileService {
         found.ok_or_else(|| ServiceError::not_found(format!("file {file_id}")))
     }
 
+    /// Loads file `file_id` for a read by the caller and returns it with the file name the
+    /// caller may see.
+    ///
+    /// Services (and `trust` mode) read any file and see the first uploader's name. A user who
+    /// has uploaded the content reads it and sees the name of their own latest upload. Any other
+    /// user reads it only by giving the hash from its URL (`file_hash`), and then sees no name.
+    /// The rest get PERMISSION_DENIED; an unknown id is NOT_FOUND for everyone.
+    async fn authorize_read(
+        &self,
+        ctx: &CallContext,
+        file_id: i64,
+        file_hash: &str,
+    ) -> Result<(files::Model, String), ServiceError> {
+        let file = self.find_by_id(file_id).await?;
+        let Some(user_id) = ctx.user_id() else {
+            let name = file.file_name.clone();
+            return Ok((file, name));
+        };
+        if let Some(name) = self.owner_name(&file, user_id).await? {
+            return Ok((file, name));
+        }
+        if !file_hash.is_empty() && parse_hash("file_hash", file_hash)?.as_str() == file.file_hash {
+            return Ok((file, String::new()));
+        }
+        Err(ServiceError::permission_denied(format!(
+            "user {user_id} has not uploaded file {file_id}. Pass file_hash from the file's URL to read a file shared with you"
+        )))
+    }
+
+    /// The name `user_id` gave `file`, or `None` when the user has no upload of it.
+    async fn owner_name(
+        &self,
+        file: &files::Model,
+        user_id: i64,
+    ) -> Result<Option<String>, ServiceError> {
+        let reference = file_refs::Entity::find()
+            .filter(file_refs::Column::FileId.eq(file.id))
+            .filter(file_refs::Column::UserId.eq(user_id))
+            .filter(file_refs::Column::RefCount.gt(0))
+            .one(&self.db)
+            .await
+            .map_err(ServiceError::internal)?;
+        if reference.is_none() {
+            return Ok(None);
+        }
+        let named = file_names::Entity::find()
+            .filter(file_names::Column::FileId.eq(file.id))
+            .filter(file_names::Column::UserId.eq(user_id))
+            .one(&self.db)
+            .await
+            .map_err(ServiceError::internal)?;
+        Ok(Some(match named {
+            Some(row) => row.file_name,
+            // Uploads made before names were kept per user have no `file_names` row. The first
+            // uploader's name is in `files`, and other uploaders' names were not stored.
+            None if file.user_id == user_id => file.file_name.clone(),
+            None => String::new(),
+        }))
+    }
+
     /// Reads a row by hash from the database, skipping a cached not-found placeholder.
     async fn find_by_hash_uncached(
         &self,
@@ -316,7 +390,8 @@ impl FileService {
     }
 }
 
-/// Adds one reference of `user_id` to `file_id`, creating the row on the first one.
+/// Adds one reference of `user_id` to `file_id`, creating the row on the first one, and records
+/// `file_name` as the user's name for the file.
 ///
 /// An update, then an insert inside a savepoint, then the update again when a concurrent call
 /// inserted first. `INSERT … ON CONFLICT` is avoided because a SQLite connection whose cached
@@ -325,7 +400,9 @@ pub(crate) async fn add_reference(
     conn: &DatabaseTransaction,
     file_id: i64,
     user_id: i64,
+    file_name: &str,
 ) -> Result<(), DbErr> {
+    set_file_name(conn, file_id, user_id, file_name).await?;
     let increment = || {
         file_refs::Entity::update_many()
             .col_expr(
@@ -354,6 +431,43 @@ pub(crate) async fn add_reference(
         Err(err) if is_unique_violation(&err) => {
             savepoint.rollback().await?;
             increment().exec(conn).await.map(|_| ())
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Stores `file_name` as the name `user_id` gave `file_id`, the same way as [`add_reference`].
+async fn set_file_name(
+    conn: &DatabaseTransaction,
+    file_id: i64,
+    user_id: i64,
+    file_name: &str,
+) -> Result<(), DbErr> {
+    let rename = || {
+        file_names::Entity::update_many()
+            .col_expr(file_names::Column::FileName, Expr::value(file_name))
+            .filter(file_names::Column::FileId.eq(file_id))
+            .filter(file_names::Column::UserId.eq(user_id))
+    };
+    if rename().exec(conn).await?.rows_affected > 0 {
+        return Ok(());
+    }
+
+    let row = file_names::ActiveModel {
+        file_id: Set(file_id),
+        user_id: Set(user_id),
+        file_name: Set(file_name.to_owned()),
+        ..Default::default()
+    };
+    let savepoint = conn.begin().await?;
+    match file_names::Entity::insert(row)
+        .exec_without_returning(&savepoint)
+        .await
+    {
+        Ok(_) => savepoint.commit().await,
+        Err(err) if is_unique_violation(&err) => {
+            savepoint.rollback().await?;
+            rename().exec(conn).await.map(|_| ())
         }
         Err(err) => Err(err),
     }

@@ -143,7 +143,13 @@ async fn large_file_out_of_order_with_resend() {
         assert_eq!(harness.part_rows().await, 0);
         assert_eq!(harness.staged_uploads(), 0);
 
-        let (bytes, sizes) = harness.download(BOB, completed.file_id).await;
+        let names = harness.name_rows().await;
+        assert_eq!(names.len(), 1);
+        assert_eq!(names[0].user_id, ALICE);
+        assert_eq!(names[0].file_name, rows[0].file_name);
+
+        // Completing the upload gives Alice read access.
+        let (bytes, sizes) = harness.download(ALICE, completed.file_id).await;
         assert_eq!(bytes.len(), data.len());
         assert!(bytes == data, "downloaded bytes differ");
         assert_eq!(sizes.len(), 64);
@@ -463,7 +469,13 @@ async fn idle_uploads_expire() {
         assert!(fresh_status.parts.is_empty());
         let info = harness
             .client
-            .get_file_info(harness.as_user(ALICE, GetFileInfoRequest { file_id: 1 }))
+            .get_file_info(harness.as_user(
+                ALICE,
+                GetFileInfoRequest {
+                    file_id: 1,
+                    ..Default::default()
+                },
+            ))
             .await
             .expect_err("nothing completed");
         assert_eq!(info.code(), Code::NotFound);

@@ -3,7 +3,8 @@
 mod support;
 
 use beehive_generated::pb::file::{
-    CheckFileExistsRequest, DeleteFileRequest, GetFileInfoRequest, UploadFileRequest,
+    CheckFileExistsRequest, DeleteFileRequest, DownloadFileRequest, GetFileInfoRequest,
+    UploadFileRequest,
 };
 use support::{Harness, backends, sample_bytes, sha256_hex};
 use tonic::Code;
@@ -42,9 +43,10 @@ async fn upload_then_read_back() {
         let info = harness
             .client
             .get_file_info(harness.as_user(
-                BOB,
+                ALICE,
                 GetFileInfoRequest {
                     file_id: uploaded.file_id,
+                    ..Default::default()
                 },
             ))
             .await
@@ -81,7 +83,7 @@ async fn upload_then_read_back() {
         assert!(!absent.exists);
         assert_eq!(absent.file_id, 0);
 
-        let (bytes, sizes) = harness.download(BOB, uploaded.file_id).await;
+        let (bytes, sizes) = harness.download(ALICE, uploaded.file_id).await;
         assert_eq!(bytes, data);
         assert_eq!(sizes, vec![300_000]);
 
@@ -91,6 +93,7 @@ async fn upload_then_read_back() {
                 BOB,
                 GetFileInfoRequest {
                     file_id: uploaded.file_id + 100,
+                    ..Default::default()
                 },
             ))
             .await
@@ -250,6 +253,7 @@ async fn hostile_names_stay_metadata() {
                     ALICE,
                     GetFileInfoRequest {
                         file_id: uploaded.file_id,
+                        ..Default::default()
                     },
                 ))
                 .await
@@ -378,6 +382,163 @@ async fn delete_counts_down_then_removes_bytes() {
         assert!(!reuploaded.is_duplicate);
         let (bytes, _) = harness.download(CAROL, reuploaded.file_id).await;
         assert_eq!(bytes, data);
+        harness.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn reads_need_an_upload_or_the_hash() {
+    for backend in backends() {
+        let harness = Harness::start(backend).await;
+        let data = sample_bytes(5000, 7);
+        let hash = sha256_hex(&data);
+        let first = harness
+            .client
+            .upload_file(harness.as_user(ALICE, upload_request(ALICE, "alice.pdf", &data)))
+            .await
+            .expect("alice uploads");
+        let second = harness
+            .client
+            .upload_file(harness.as_user(BOB, upload_request(BOB, "bob.pdf", &data)))
+            .await
+            .expect("bob uploads");
+        assert!(second.is_duplicate);
+        let info = |user: i64, file_hash: &str| {
+            harness.as_user(
+                user,
+                GetFileInfoRequest {
+                    file_id: first.file_id,
+                    file_hash: file_hash.to_owned(),
+                },
+            )
+        };
+        let download = |user: i64, file_hash: &str| {
+            harness.as_user(
+                user,
+                DownloadFileRequest {
+                    file_id: first.file_id,
+                    file_hash: file_hash.to_owned(),
+                },
+            )
+        };
+
+        // A stranger guessing the id, with no hash or a wrong one, is denied.
+        let other_hash = sha256_hex(b"other content");
+        for file_hash in ["", other_hash.as_str()] {
+            let denied = harness
+                .client
+                .get_file_info(info(CAROL, file_hash))
+                .await
+                .expect_err("stranger reads info");
+            assert_eq!(denied.code(), Code::PermissionDenied, "{backend:?}");
+            let denied = harness
+                .client
+                .download_file(download(CAROL, file_hash))
+                .await
+                .expect_err("stranger downloads");
+            assert_eq!(denied.code(), Code::PermissionDenied, "{backend:?}");
+        }
+        let denied = harness
+            .client
+            .delete_file(harness.as_user(
+                CAROL,
+                DeleteFileRequest {
+                    file_id: first.file_id,
+                },
+            ))
+            .await
+            .expect_err("stranger deletes");
+        assert_eq!(denied.code(), Code::PermissionDenied);
+
+        // The denied calls changed nothing.
+        let rows = harness.file_rows().await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].usage_count, 2);
+        assert_eq!(harness.ref_rows().await.len(), 2);
+        let mut names: Vec<(i64, String)> = harness
+            .name_rows()
+            .await
+            .into_iter()
+            .map(|row| (row.user_id, row.file_name))
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![(ALICE, "alice.pdf".to_owned()), (BOB, "bob.pdf".to_owned())]
+        );
+        assert_eq!(harness.stored_objects().len(), 1);
+
+        // Each uploader sees their own name.
+        let alice = harness
+            .client
+            .get_file_info(info(ALICE, ""))
+            .await
+            .expect("alice reads");
+        assert_eq!(alice.file_name, "alice.pdf");
+        let bob = harness
+            .client
+            .get_file_info(info(BOB, ""))
+            .await
+            .expect("bob reads");
+        assert_eq!(bob.file_name, "bob.pdf");
+        assert_eq!(bob.file_hash, hash);
+        let (bytes, _) = harness.download(BOB, first.file_id).await;
+        assert_eq!(bytes, data);
+
+        // A recipient of the URL reads with its hash and sees no uploader's name.
+        let shared = harness
+            .client
+            .get_file_info(info(CAROL, &hash.to_uppercase()))
+            .await
+            .expect("recipient reads");
+        assert_eq!(shared.file_name, "");
+        assert_eq!(shared.file_size, 5000);
+        let mut stream = harness
+            .client
+            .download_file(download(CAROL, &hash))
+            .await
+            .expect("recipient downloads");
+        let mut received = Vec::new();
+        while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+            received.extend_from_slice(&chunk.expect("chunk").data);
+        }
+        assert_eq!(received, data);
+
+        // Services read every file under the first uploader's name.
+        let service = harness
+            .client
+            .get_file_info(harness.as_service(GetFileInfoRequest {
+                file_id: first.file_id,
+                ..Default::default()
+            }))
+            .await
+            .expect("service reads");
+        assert_eq!(service.file_name, "alice.pdf");
+
+        // Deleting her only upload ends Alice's access by id.
+        harness
+            .client
+            .delete_file(harness.as_user(
+                ALICE,
+                DeleteFileRequest {
+                    file_id: first.file_id,
+                },
+            ))
+            .await
+            .expect("alice deletes");
+        let denied = harness
+            .client
+            .get_file_info(info(ALICE, ""))
+            .await
+            .expect_err("alice after delete");
+        assert_eq!(denied.code(), Code::PermissionDenied);
+        let names: Vec<i64> = harness
+            .name_rows()
+            .await
+            .iter()
+            .map(|row| row.user_id)
+            .collect();
+        assert_eq!(names, vec![BOB]);
         harness.stop().await;
     }
 }

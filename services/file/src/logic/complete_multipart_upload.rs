@@ -150,7 +150,7 @@ impl FileService {
                 .await
                 .map_err(ServiceError::internal)?;
             if let Some(existing) = existing {
-                Self::add_usage(&txn, existing.id, upload.user_id)
+                Self::add_usage(&txn, existing.id, upload.user_id, &upload.file_name)
                     .await
                     .map_err(ServiceError::internal)?;
                 txn.commit().await.map_err(ServiceError::internal)?;
@@ -162,7 +162,7 @@ impl FileService {
                 .await
             {
                 Ok(model) => {
-                    add_reference(&txn, model.id, upload.user_id)
+                    add_reference(&txn, model.id, upload.user_id, &upload.file_name)
                         .await
                         .map_err(ServiceError::internal)?;
                     txn.commit().await.map_err(ServiceError::internal)?;

@@ -1,7 +1,7 @@
 //! `DeleteFile`: removes one of the caller's uploads of a file (`usage_count` − 1) and the stored
 //! bytes once no upload is left; a user holding no reference gets PERMISSION_DENIED.
 
-use beehive_generated::entity::{file_refs, files};
+use beehive_generated::entity::{file_names, file_refs, files};
 use beehive_generated::file::rpc;
 use beehive_generated::pb::file::{CommonResponse, DeleteFileRequest};
 use beehive_runtime::{CallContext, Handle, ServiceError};
@@ -48,6 +48,22 @@ impl Handle<rpc::DeleteFile> for FileService {
                     .exec(&txn)
                     .await
                     .map_err(ServiceError::internal)?;
+                let still_uploaded = file_refs::Entity::find()
+                    .filter(file_refs::Column::FileId.eq(file_id))
+                    .filter(file_refs::Column::UserId.eq(user_id))
+                    .one(&txn)
+                    .await
+                    .map_err(ServiceError::internal)?
+                    .is_some();
+                if !still_uploaded {
+                    // The user's last upload is gone, and with it their access and their name.
+                    file_names::Entity::delete_many()
+                        .filter(file_names::Column::FileId.eq(file_id))
+                        .filter(file_names::Column::UserId.eq(user_id))
+                        .exec(&txn)
+                        .await
+                        .map_err(ServiceError::internal)?;
+                }
                 files::Entity::update_many()
                     .col_expr(
                         files::Column::UsageCount,
@@ -82,6 +98,11 @@ impl Handle<rpc::DeleteFile> for FileService {
             .ok_or_else(|| ServiceError::not_found(format!("file {file_id}")))?;
         let removed = remaining <= 0;
         if removed {
+            file_names::Entity::delete_many()
+                .filter(file_names::Column::FileId.eq(file_id))
+                .exec(&txn)
+                .await
+                .map_err(ServiceError::internal)?;
             files::Entity::delete_by_id(file_id)
                 .exec(&txn)
                 .await

@@ -1,5 +1,6 @@
-//! `DownloadFile`: streams a file's content in chunks of 1 MiB (the last may be shorter), each
-//! with its byte offset.
+//! `DownloadFile`: streams a file's content to a caller who may read it (see
+//! `FileService::authorize_read`) in chunks of 1 MiB (the last may be shorter), each with its
+//! byte offset.
 
 use beehive_generated::file::rpc;
 use beehive_generated::pb::file::{DownloadFileRequest, FileChunk};
@@ -17,10 +18,12 @@ pub const CHUNK_BYTES: usize = 1024 * 1024;
 impl Handle<rpc::DownloadFile> for FileService {
     async fn handle(
         &self,
-        _ctx: CallContext,
+        ctx: CallContext,
         request: DownloadFileRequest,
     ) -> Result<ServiceStream<FileChunk>, ServiceError> {
-        let file = self.find_by_id(request.file_id).await?;
+        let (file, _) = self
+            .authorize_read(&ctx, request.file_id, &request.file_hash)
+            .await?;
         let hash = parse_hash("file_hash", &file.file_hash)?;
 
         let source = self.store.get(&hash).await.map_err(storage_error)?;

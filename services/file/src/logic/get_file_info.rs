@@ -1,4 +1,5 @@
-//! `GetFileInfo`: returns a file's metadata; NOT_FOUND when the id is unknown.
+//! `GetFileInfo`: returns a file's metadata to a caller who may read it (see
+//! `FileService::authorize_read`); NOT_FOUND when the id is unknown.
 
 use beehive_generated::file::rpc;
 use beehive_generated::pb::file::{FileInfoResponse, GetFileInfoRequest};
@@ -9,14 +10,16 @@ use crate::FileService;
 impl Handle<rpc::GetFileInfo> for FileService {
     async fn handle(
         &self,
-        _ctx: CallContext,
+        ctx: CallContext,
         request: GetFileInfoRequest,
     ) -> Result<FileInfoResponse, ServiceError> {
-        let file = self.find_by_id(request.file_id).await?;
+        let (file, file_name) = self
+            .authorize_read(&ctx, request.file_id, &request.file_hash)
+            .await?;
 
         Ok(FileInfoResponse {
             file_id: file.id,
-            file_name: file.file_name,
+            file_name,
             file_size: file.file_size,
             file_type: file.file_type,
             file_url: file.url,

@@ -59,7 +59,8 @@ impl Handle<rpc::UploadFile> for FileService {
         }
 
         if let Some(existing) = self.find_by_hash(&declared).await? {
-            self.register_duplicate(&existing, request.user_id).await?;
+            self.register_duplicate(&existing, request.user_id, &request.file_name)
+                .await?;
             return Ok(response(&existing, true));
         }
 
@@ -71,7 +72,7 @@ impl Handle<rpc::UploadFile> for FileService {
         let row = files::ActiveModel {
             user_id: Set(request.user_id),
             file_hash: Set(stored.hash.to_string()),
-            file_name: Set(request.file_name),
+            file_name: Set(request.file_name.clone()),
             file_size: Set(request.file_size),
             file_type: Set(request.file_type),
             storage_path: Set(storage_path(&stored.hash)),
@@ -81,7 +82,7 @@ impl Handle<rpc::UploadFile> for FileService {
             ..Default::default()
         };
         let (file, duplicate) = self
-            .insert_or_reuse(row, &stored.hash, request.user_id)
+            .insert_or_reuse(row, &stored.hash, request.user_id, &request.file_name)
             .await?;
         Ok(response(&file, duplicate))
     }

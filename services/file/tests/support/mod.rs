@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use beehive_file::{FileDeps, FileService};
 use beehive_generated::MessageLimits;
-use beehive_generated::entity::{file_refs, files, multipart_parts, multipart_uploads};
+use beehive_generated::entity::{file_names, file_refs, files, multipart_parts, multipart_uploads};
 use beehive_generated::file::FileClient;
 use beehive_generated::migration::FileMigrator;
 use beehive_runtime::auth::Authenticator;
@@ -183,6 +183,13 @@ impl Harness {
             .expect("read file_refs")
     }
 
+    pub async fn name_rows(&self) -> Vec<file_names::Model> {
+        file_names::Entity::find()
+            .all(&self.db)
+            .await
+            .expect("read file_names")
+    }
+
     pub async fn upload_rows(&self) -> u64 {
         multipart_uploads::Entity::find()
             .count(&self.db)
@@ -215,7 +222,10 @@ impl Harness {
 
     /// Downloads a file through DownloadFile and returns its bytes and chunk sizes.
     pub async fn download(&self, user_id: i64, file_id: i64) -> (Vec<u8>, Vec<usize>) {
-        let request = beehive_generated::pb::file::DownloadFileRequest { file_id };
+        let request = beehive_generated::pb::file::DownloadFileRequest {
+            file_id,
+            ..Default::default()
+        };
         let mut stream = self
             .client
             .download_file(self.as_user(user_id, request))
