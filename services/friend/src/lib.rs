@@ -18,7 +18,9 @@
 //!   with status 3, cannot be handled, and no longer blocks a new request. The sweep and every
 //!   write that meets one store status 3 with `handled_at` = creation + 7 days.
 //! - After a request from A to B is rejected or expires, A may not ask B again for
-//!   `friend.retry_block_hours` (24) counted from `handled_at`; B may ask A at once.
+//!   `friend.retry_block_hours` (24) counted from `handled_at`; B may ask A at once. The block
+//!   holds only while that refusal is the latest closed request between the two: once B asked
+//!   A and A accepted (or rejected), a friendship later deleted leaves A free to ask again.
 //! - GetFriendRequests lists the requests the user received, newest first, every status.
 //! - UpdateFriendRemark with an empty remark clears it.
 

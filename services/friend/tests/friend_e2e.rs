@@ -280,6 +280,41 @@ async fn rejection_blocks_a_day(stack: &Stack) {
 }
 on_both_backends!(rejection_blocks_a_day);
 
+async fn later_friendship_lifts_block(stack: &Stack) {
+    let alice = member(stack, "alice").await;
+    let carol = member(stack, "carol").await;
+
+    let rejected = send(stack, &alice, carol.id).await.expect("send");
+    handle(stack, &carol, rejected, false)
+        .await
+        .expect("carol rejects");
+    let accepted = send(stack, &carol, alice.id).await.expect("carol asks");
+    handle(stack, &alice, accepted, true)
+        .await
+        .expect("alice accepts");
+    stack
+        .friends
+        .delete_friend(stack.with_token(
+            &alice.token,
+            DeleteFriendRequest {
+                user_id: alice.id,
+                friend_id: carol.id,
+            },
+        ))
+        .await
+        .expect("alice deletes carol");
+    assert_eq!(friend_rows(stack).await, 0);
+
+    // The rejection is older than the friendship that followed, so it no longer blocks.
+    let again = send(stack, &alice, carol.id)
+        .await
+        .expect("request after the deleted friendship");
+    assert!(again > accepted);
+    assert_eq!(status_of(stack, again).await, 0);
+    assert_eq!(request_rows(stack).await, 3);
+}
+on_both_backends!(later_friendship_lifts_block);
+
 /// Moves a request's `created_at` and `handled_at`.
 async fn set_times(
     stack: &Stack,

@@ -1,6 +1,7 @@
 //! `SendFriendRequest`: asks another existing user for friendship; refused for oneself, for a
 //! friend, while a request between the two is pending, and within the retry block after the
-//! sender's last request to the same user was rejected or expired.
+//! sender's last request to the same user was rejected or expired, unless a request between the
+//! two closed later.
 
 use beehive_generated::entity::{friend_requests as requests, friends};
 use beehive_generated::friend::rpc;
@@ -8,10 +9,10 @@ use beehive_generated::pb::friend::{SendFriendRequestRequest, SendFriendRequestR
 use beehive_generated::pb::user::GetUserInfoRequest;
 use beehive_runtime::client::outgoing;
 use beehive_runtime::{CallContext, Handle, ServiceError};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
 };
 
 use crate::requests::{
@@ -70,26 +71,13 @@ impl Handle<rpc::SendFriendRequest> for crate::FriendService {
                 )));
             }
         }
-        let last_refused = requests::Entity::find()
-            .filter(requests::Column::FromUserId.eq(from))
-            .filter(requests::Column::ToUserId.eq(to))
-            .filter(requests::Column::Status.is_in([STATUS_REJECTED, STATUS_EXPIRED]))
-            .order_by_desc(requests::Column::HandledAt)
-            .one(&self.db)
-            .await?;
-        let blocked_since = last_refused
-            .iter()
-            .chain(stale.iter().filter(|row| row.from_user_id == from))
-            .filter_map(|row| closed_at(row, expiry))
-            .max();
-        if let Some(since) = blocked_since {
-            let until = since + self.retry_block();
-            if until > now {
-                return Err(ServiceError::failed_precondition(format!(
-                    "your last friend request to user {to} was rejected or expired; you can ask again after {}",
-                    until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                )));
-            }
+        if let Some(until) = self.retry_blocked_until(from, to, &stale).await?
+            && until > now
+        {
+            return Err(ServiceError::failed_precondition(format!(
+                "your last friend request to user {to} was rejected or expired; you can ask again after {}",
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
         }
 
         let txn = self.db.begin().await?;
@@ -127,6 +115,57 @@ impl Handle<rpc::SendFriendRequest> for crate::FriendService {
 }
 
 impl crate::FriendService {
+    /// Returns when `from` may ask `to` again, if the latest closed request between the two, in
+    /// either direction, is a request from `from` to `to` that was rejected or expired.
+    ///
+    /// A later request, such as one from `to` that `from` accepted before deleting the
+    /// friendship, lifts the block. `stale` holds the pending rows between the two that are past
+    /// their expiry but not yet stored as expired.
+    async fn retry_blocked_until(
+        &self,
+        from: i64,
+        to: i64,
+        stale: &[requests::Model],
+    ) -> Result<Option<DateTime<Utc>>, ServiceError> {
+        let expiry = self.expiry();
+        let between = Condition::any()
+            .add(
+                Condition::all()
+                    .add(requests::Column::FromUserId.eq(from))
+                    .add(requests::Column::ToUserId.eq(to)),
+            )
+            .add(
+                Condition::all()
+                    .add(requests::Column::FromUserId.eq(to))
+                    .add(requests::Column::ToUserId.eq(from)),
+            );
+        let last_closed = requests::Entity::find()
+            .filter(between)
+            .filter(requests::Column::Status.ne(STATUS_PENDING))
+            .filter(requests::Column::HandledAt.is_not_null())
+            .order_by_desc(requests::Column::HandledAt)
+            .one(&self.db)
+            .await?;
+        let latest = last_closed
+            .iter()
+            .chain(stale)
+            .filter_map(|row| closed_at(row, expiry).map(|at| (at, row)))
+            .max_by_key(|(at, _)| *at);
+        let Some((closed, row)) = latest else {
+            return Ok(None);
+        };
+        // A stale row is still stored as pending, but it counts as expired.
+        let refused = matches!(
+            row.status,
+            STATUS_REJECTED | STATUS_EXPIRED | STATUS_PENDING
+        );
+        if row.from_user_id == from && refused {
+            Ok(Some(closed + self.retry_block()))
+        } else {
+            Ok(None)
+        }
+    }
+
     /// Checks through the user service that `user_id` exists.
     async fn require_user_exists(
         &self,
