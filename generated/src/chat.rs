@@ -641,6 +641,8 @@ for crate::pb::chat::CreateConversationRequest {
             let value = &self.owner_id;
             check::required_int(i128::from(*value))
                 .map_err(|reason| violation(prefix, "owner_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
+                .map_err(|reason| violation(prefix, "owner_id", reason))?;
         }
         for (index, value) in self.member_ids.iter().enumerate() {
             check::int_range(i128::from(*value), Some(1i64), None)
@@ -671,6 +673,8 @@ for crate::pb::chat::GetConversationsRequest {
             let value = &self.user_id;
             check::required_int(i128::from(*value))
                 .map_err(|reason| violation(prefix, "user_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
+                .map_err(|reason| violation(prefix, "user_id", reason))?;
         }
         Ok(())
     }
@@ -697,10 +701,14 @@ for crate::pb::chat::GetConversationDetailRequest {
             let value = &self.conversation_id;
             check::required_int(i128::from(*value))
                 .map_err(|reason| violation(prefix, "conversation_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
+                .map_err(|reason| violation(prefix, "conversation_id", reason))?;
         }
         {
             let value = &self.user_id;
             check::required_int(i128::from(*value))
+                .map_err(|reason| violation(prefix, "user_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
                 .map_err(|reason| violation(prefix, "user_id", reason))?;
         }
         Ok(())
@@ -726,6 +734,8 @@ impl ::beehive_runtime::validate::ValidateFields for crate::pb::chat::AddMembers
         {
             let value = &self.conversation_id;
             check::required_int(i128::from(*value))
+                .map_err(|reason| violation(prefix, "conversation_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
                 .map_err(|reason| violation(prefix, "conversation_id", reason))?;
         }
         check::items(self.user_ids.len(), Some(1u32), None)
@@ -759,6 +769,8 @@ for crate::pb::chat::RemoveMembersRequest {
             let value = &self.conversation_id;
             check::required_int(i128::from(*value))
                 .map_err(|reason| violation(prefix, "conversation_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
+                .map_err(|reason| violation(prefix, "conversation_id", reason))?;
         }
         check::items(self.user_ids.len(), Some(1u32), None)
             .map_err(|reason| violation(prefix, "user_ids", reason))?;
@@ -791,10 +803,14 @@ for crate::pb::chat::UpdateUnreadCountRequest {
             let value = &self.conversation_id;
             check::required_int(i128::from(*value))
                 .map_err(|reason| violation(prefix, "conversation_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
+                .map_err(|reason| violation(prefix, "conversation_id", reason))?;
         }
         {
             let value = &self.user_id;
             check::required_int(i128::from(*value))
+                .map_err(|reason| violation(prefix, "user_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
                 .map_err(|reason| violation(prefix, "user_id", reason))?;
         }
         Ok(())
@@ -821,10 +837,14 @@ impl ::beehive_runtime::validate::ValidateFields for crate::pb::chat::MarkReadRe
             let value = &self.conversation_id;
             check::required_int(i128::from(*value))
                 .map_err(|reason| violation(prefix, "conversation_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
+                .map_err(|reason| violation(prefix, "conversation_id", reason))?;
         }
         {
             let value = &self.user_id;
             check::required_int(i128::from(*value))
+                .map_err(|reason| violation(prefix, "user_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
                 .map_err(|reason| violation(prefix, "user_id", reason))?;
         }
         Ok(())
@@ -851,6 +871,8 @@ for crate::pb::chat::UpdateConversationInfoRequest {
         {
             let value = &self.conversation_id;
             check::required_int(i128::from(*value))
+                .map_err(|reason| violation(prefix, "conversation_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
                 .map_err(|reason| violation(prefix, "conversation_id", reason))?;
         }
         {
@@ -889,10 +911,14 @@ for crate::pb::chat::CheckMemberRequest {
             let value = &self.conversation_id;
             check::required_int(i128::from(*value))
                 .map_err(|reason| violation(prefix, "conversation_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
+                .map_err(|reason| violation(prefix, "conversation_id", reason))?;
         }
         {
             let value = &self.user_id;
             check::required_int(i128::from(*value))
+                .map_err(|reason| violation(prefix, "user_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
                 .map_err(|reason| violation(prefix, "user_id", reason))?;
         }
         Ok(())

@@ -394,10 +394,14 @@ for crate::pb::message::SendMessageRequest {
             let value = &self.conversation_id;
             check::required_int(i128::from(*value))
                 .map_err(|reason| violation(prefix, "conversation_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
+                .map_err(|reason| violation(prefix, "conversation_id", reason))?;
         }
         {
             let value = &self.sender_id;
             check::required_int(i128::from(*value))
+                .map_err(|reason| violation(prefix, "sender_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
                 .map_err(|reason| violation(prefix, "sender_id", reason))?;
         }
         {
@@ -447,6 +451,13 @@ for crate::pb::message::GetMessagesRequest {
             let value = &self.conversation_id;
             check::required_int(i128::from(*value))
                 .map_err(|reason| violation(prefix, "conversation_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
+                .map_err(|reason| violation(prefix, "conversation_id", reason))?;
+        }
+        {
+            let value = &self.before_id;
+            check::int_range(i128::from(*value), Some(0i64), None)
+                .map_err(|reason| violation(prefix, "before_id", reason))?;
         }
         {
             let value = &self.limit;
@@ -477,6 +488,8 @@ for crate::pb::message::UpdateMessageStatusRequest {
         {
             let value = &self.message_id;
             check::required_int(i128::from(*value))
+                .map_err(|reason| violation(prefix, "message_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
                 .map_err(|reason| violation(prefix, "message_id", reason))?;
         }
         {
@@ -510,6 +523,8 @@ for crate::pb::message::GetMessageDetailRequest {
             let value = &self.message_id;
             check::required_int(i128::from(*value))
                 .map_err(|reason| violation(prefix, "message_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
+                .map_err(|reason| violation(prefix, "message_id", reason))?;
         }
         Ok(())
     }
@@ -535,6 +550,8 @@ for crate::pb::message::GetConversationStatsRequest {
         {
             let value = &self.user_id;
             check::required_int(i128::from(*value))
+                .map_err(|reason| violation(prefix, "user_id", reason))?;
+            check::int_range(i128::from(*value), Some(1i64), None)
                 .map_err(|reason| violation(prefix, "user_id", reason))?;
         }
         for (index, value) in self.conversation_ids.iter().enumerate() {

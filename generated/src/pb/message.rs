@@ -33,7 +33,7 @@ pub struct SendMessageResponse {
 pub struct GetMessagesRequest {
     #[prost(int64, tag = "1")]
     pub conversation_id: i64,
-    /// Returns messages older than this message id (cursor paging).
+    /// Returns messages older than this message id (cursor paging); 0 starts at the newest.
     #[prost(int64, tag = "2")]
     pub before_id: i64,
     /// Page size; 0 means 50.

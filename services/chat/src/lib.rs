@@ -43,6 +43,8 @@
 //! - `CheckMember`: a user may ask about themselves, or about others in a conversation they
 //!   belong to; services may ask anything. A missing conversation has no members and sets
 //!   `conversation_missing`.
+//! - Ids in requests must be positive: the protos' input rules make 0 and negative ids
+//!   INVALID_ARGUMENT naming the field before any logic runs.
 //! - A conversation id that names no conversation is NOT_FOUND on `conversation_id`, checked
 //!   before membership; an existing conversation the caller is not in is PERMISSION_DENIED.
 //! - Calls without a user field (add, remove, rename) act for the token's subject; service

@@ -568,6 +568,117 @@ async fn missing_conversation_is_not_found() {
     );
 }
 
+/// Asserts that a call failed with INVALID_ARGUMENT naming `field`.
+fn assert_invalid<T: std::fmt::Debug>(
+    result: Result<T, beehive_runtime::ServiceError>,
+    field: &str,
+) {
+    let err = match result {
+        Ok(value) => panic!("expected INVALID_ARGUMENT naming `{field}`, got {value:?}"),
+        Err(err) => err,
+    };
+    assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err}");
+    assert!(err.to_string().contains(&format!("`{field}`")), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_positive_ids_are_invalid() {
+    let env = Env::sqlite().await;
+    let id = create(&env, group(ALICE, vec![BOB])).await;
+    let rows = env.count("conversation_members").await;
+
+    for bad in [-1, i64::MIN] {
+        let detail = env
+            .chat
+            .get_conversation_detail(env.as_user(
+                ALICE,
+                GetConversationDetailRequest {
+                    conversation_id: bad,
+                    user_id: ALICE,
+                },
+            ))
+            .await;
+        assert_invalid(detail, "conversation_id");
+        let listed = env
+            .chat
+            .get_conversations(env.as_user(ALICE, GetConversationsRequest { user_id: bad }))
+            .await;
+        assert_invalid(listed, "user_id");
+        let created = env
+            .chat
+            .create_conversation(env.as_user(ALICE, group(bad, vec![BOB])))
+            .await;
+        assert_invalid(created, "owner_id");
+        let add = env
+            .chat
+            .add_members(env.as_user(
+                ALICE,
+                AddMembersRequest {
+                    conversation_id: bad,
+                    user_ids: vec![CAROL],
+                },
+            ))
+            .await;
+        assert_invalid(add, "conversation_id");
+        let remove = env
+            .chat
+            .remove_members(env.as_user(
+                ALICE,
+                RemoveMembersRequest {
+                    conversation_id: bad,
+                    user_ids: vec![BOB],
+                },
+            ))
+            .await;
+        assert_invalid(remove, "conversation_id");
+        let read = env
+            .chat
+            .mark_read(env.as_user(
+                ALICE,
+                MarkReadRequest {
+                    conversation_id: bad,
+                    user_id: ALICE,
+                },
+            ))
+            .await;
+        assert_invalid(read, "conversation_id");
+        let rename = env
+            .chat
+            .update_conversation_info(env.as_user(
+                ALICE,
+                UpdateConversationInfoRequest {
+                    conversation_id: bad,
+                    name: "ghost".to_owned(),
+                    avatar: String::new(),
+                },
+            ))
+            .await;
+        assert_invalid(rename, "conversation_id");
+        let probe = env
+            .chat
+            .check_member(env.as_user(
+                ALICE,
+                CheckMemberRequest {
+                    conversation_id: id,
+                    user_id: bad,
+                },
+            ))
+            .await;
+        assert_invalid(probe, "user_id");
+        let unread = env
+            .chat
+            .update_unread_count(env.as_service(UpdateUnreadCountRequest {
+                conversation_id: bad,
+                user_id: BOB,
+                increment: 1,
+            }))
+            .await;
+        assert_invalid(unread, "conversation_id");
+    }
+    assert_eq!(env.count("conversations").await, 1);
+    assert_eq!(env.count("conversation_members").await, rows);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unread_adjustments_never_go_negative() {
     let env = Env::sqlite().await;

@@ -30,6 +30,10 @@
 //!   a negative result is not cached, so a new member can send at once. A user naming a
 //!   conversation that does not exist gets NOT_FOUND on `conversation_id`; the chat service
 //!   checks existence only after the member lookup failed, so members pay nothing for it.
+//! - Ids in requests must be positive: the protos' input rules make 0 and negative ids
+//!   INVALID_ARGUMENT naming the field, except `before_id`, where 0 asks for the newest page.
+//!   A `before_id` or `message_id` that names no message (or, for `before_id`, a message of
+//!   another conversation) is NOT_FOUND naming that field.
 //! - Service callers (service token or `trust` mode) may read any conversation; a user must be
 //!   a member. `GetConversationStats` answers for the acting user only.
 //!   NOTE: reads by service callers skip the chat service, so a conversation that does not

@@ -629,6 +629,106 @@ async fn content_limit_follows_config() {
     assert_eq!(env.count("messages").await, 2);
 }
 
+/// Asserts that a call failed with INVALID_ARGUMENT naming `field`.
+fn assert_invalid<T: std::fmt::Debug>(
+    result: Result<T, beehive_runtime::ServiceError>,
+    field: &str,
+) {
+    let err = match result {
+        Ok(value) => panic!("expected INVALID_ARGUMENT naming `{field}`, got {value:?}"),
+        Err(err) => err,
+    };
+    assert_eq!(err.code(), Code::InvalidArgument, "{field}: {err}");
+    assert!(err.to_string().contains(&format!("`{field}`")), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_positive_ids_are_invalid() {
+    let env = Env::sqlite().await;
+    let chat = single_chat(&env, ALICE, BOB).await;
+    let message_id = send(&env, text(chat, ALICE, "first")).await;
+    let history = |conversation_id: i64, before_id: i64| {
+        env.message.get_messages(env.as_user(
+            ALICE,
+            GetMessagesRequest {
+                conversation_id,
+                before_id,
+                limit: 10,
+            },
+        ))
+    };
+
+    for id in [-1, -5, i64::MIN] {
+        let sent = env
+            .message
+            .send_message(env.as_user(ALICE, text(id, ALICE, "hi")))
+            .await;
+        assert_invalid(sent, "conversation_id");
+        let sent = env
+            .message
+            .send_message(env.as_user(ALICE, text(chat, id, "hi")))
+            .await;
+        assert_invalid(sent, "sender_id");
+        assert_invalid(history(id, 0).await, "conversation_id");
+        assert_invalid(history(chat, id).await, "before_id");
+        let detail = env
+            .message
+            .get_message_detail(env.as_user(ALICE, GetMessageDetailRequest { message_id: id }))
+            .await;
+        assert_invalid(detail, "message_id");
+        let status = env
+            .message
+            .update_message_status(env.as_user(
+                BOB,
+                UpdateMessageStatusRequest {
+                    message_id: id,
+                    status: 1,
+                },
+            ))
+            .await;
+        assert_invalid(status, "message_id");
+        let stats = env
+            .message
+            .get_conversation_stats(env.as_user(
+                ALICE,
+                GetConversationStatsRequest {
+                    user_id: id,
+                    conversation_ids: vec![chat],
+                },
+            ))
+            .await;
+        assert_invalid(stats, "user_id");
+    }
+    let zero = env
+        .message
+        .get_message_detail(env.as_user(ALICE, GetMessageDetailRequest { message_id: 0 }))
+        .await;
+    assert_invalid(zero, "message_id");
+    assert_eq!(env.count("messages").await, 1);
+    assert_eq!(
+        env.scalar("SELECT MAX(status) AS n FROM messages").await,
+        0,
+        "no status changed"
+    );
+
+    let newest = history(chat, 0).await.unwrap();
+    assert_eq!(newest.messages.len(), 1, "before_id 0 starts at the newest");
+    assert_eq!(newest.messages[0].message_id, message_id);
+
+    let other = group(&env, ALICE, &[BOB]).await;
+    assert_not_found(history(other, message_id).await, "before_id");
+    let missing = env
+        .message
+        .get_message_detail(env.as_user(
+            ALICE,
+            GetMessageDetailRequest {
+                message_id: message_id + 1_000,
+            },
+        ))
+        .await;
+    assert_not_found(missing, "message_id");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_members_are_refused() {
     let env = Env::sqlite().await;

@@ -19,7 +19,9 @@ impl Handle<rpc::GetMessageDetail> for crate::MessageService {
         let message = messages::Entity::find_by_id(request.message_id)
             .one(&self.db)
             .await?
-            .ok_or_else(|| ServiceError::not_found(format!("message {}", request.message_id)))?;
+            .ok_or_else(|| {
+                ServiceError::not_found_field("message_id", format!("message {}", request.message_id))
+            })?;
 
         self.require_reader(&ctx, message.conversation_id).await?;
         Ok(store::message_info(&message))

@@ -39,10 +39,13 @@ impl Handle<rpc::GetMessages> for crate::MessageService {
                 .await?
                 .filter(|message| message.conversation_id == conversation_id)
                 .ok_or_else(|| {
-                    ServiceError::not_found(format!(
-                        "message {} in conversation {conversation_id}",
-                        request.before_id
-                    ))
+                    ServiceError::not_found_field(
+                        "before_id",
+                        format!(
+                            "message {} in conversation {conversation_id}",
+                            request.before_id
+                        ),
+                    )
                 })?;
             Some(cursor.seq)
         };

@@ -20,7 +20,9 @@ impl Handle<rpc::UpdateMessageStatus> for crate::MessageService {
         let message = messages::Entity::find_by_id(request.message_id)
             .one(&self.db)
             .await?
-            .ok_or_else(|| ServiceError::not_found(format!("message {}", request.message_id)))?;
+            .ok_or_else(|| {
+                ServiceError::not_found_field("message_id", format!("message {}", request.message_id))
+            })?;
         if let Some(user_id) = ctx.user_id() {
             if user_id == message.sender_id {
                 return Err(ServiceError::permission_denied(
