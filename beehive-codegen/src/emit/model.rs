@@ -239,7 +239,7 @@ fn find_one(table: &Table) -> TokenStream {
             /// Returns the row with this primary key, through the cache.
             pub async fn find_one(&self, #name: #ty) -> Result<Option<Model>, ModelError> {
                 self.store
-                    .find_by_key(self.store.cache().key(#table_name, #column, &[&#name]), Entity::find_by_id(#name))
+                    .find_by_key(self.store.cache().key(#table_name, #column, &[&#name]), || Entity::find_by_id(#name))
                     .await
             }
         }
@@ -289,7 +289,7 @@ fn find_one_by(table: &Table, key: &[usize]) -> TokenStream {
         pub async fn #method(&self, #(#params),*) -> Result<Option<Model>, ModelError> {
             // No local bindings: a column may be named like any of them.
             self.store
-                .find_by_key(self.store.cache().key(#table_name, #columns, &[#(&#names),*]), Entity::find()#(#filters)*)
+                .find_by_key(self.store.cache().key(#table_name, #columns, &[#(&#names),*]), || Entity::find()#(#filters)*)
                 .await
         }
     }

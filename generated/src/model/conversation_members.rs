@@ -52,9 +52,11 @@ impl ConversationMembersModel {
                         "conversation_id,user_id",
                         &[&conversation_id, &user_id],
                     ),
-                Entity::find()
-                    .filter(Column::ConversationId.eq(conversation_id))
-                    .filter(Column::UserId.eq(user_id)),
+                || {
+                    Entity::find()
+                        .filter(Column::ConversationId.eq(conversation_id))
+                        .filter(Column::UserId.eq(user_id))
+                },
             )
             .await
     }

@@ -30,7 +30,7 @@ impl ConversationsModel {
         self.store
             .find_by_key(
                 self.store.cache().key("conversations", "id", &[&id]),
-                Entity::find_by_id(id),
+                || Entity::find_by_id(id),
             )
             .await
     }

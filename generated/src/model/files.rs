@@ -33,7 +33,7 @@ impl FilesModel {
         self.store
             .find_by_key(
                 self.store.cache().key("files", "id", &[&id]),
-                Entity::find_by_id(id),
+                || Entity::find_by_id(id),
             )
             .await
     }
@@ -45,7 +45,7 @@ impl FilesModel {
         self.store
             .find_by_key(
                 self.store.cache().key("files", "file_hash", &[&file_hash]),
-                Entity::find().filter(Column::FileHash.eq(file_hash)),
+                || Entity::find().filter(Column::FileHash.eq(file_hash)),
             )
             .await
     }

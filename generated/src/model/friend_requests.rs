@@ -30,7 +30,7 @@ impl FriendRequestsModel {
         self.store
             .find_by_key(
                 self.store.cache().key("friend_requests", "id", &[&id]),
-                Entity::find_by_id(id),
+                || Entity::find_by_id(id),
             )
             .await
     }

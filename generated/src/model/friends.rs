@@ -43,9 +43,11 @@ impl FriendsModel {
                     .store
                     .cache()
                     .key("friends", "user_id,friend_id", &[&user_id, &friend_id]),
-                Entity::find()
-                    .filter(Column::UserId.eq(user_id))
-                    .filter(Column::FriendId.eq(friend_id)),
+                || {
+                    Entity::find()
+                        .filter(Column::UserId.eq(user_id))
+                        .filter(Column::FriendId.eq(friend_id))
+                },
             )
             .await
     }

@@ -30,7 +30,7 @@ impl MessagesModel {
         self.store
             .find_by_key(
                 self.store.cache().key("messages", "id", &[&id]),
-                Entity::find_by_id(id),
+                || Entity::find_by_id(id),
             )
             .await
     }

@@ -37,7 +37,7 @@ impl MultipartUploadsModel {
         self.store
             .find_by_key(
                 self.store.cache().key("multipart_uploads", "upload_id", &[&upload_id]),
-                Entity::find().filter(Column::UploadId.eq(upload_id)),
+                || Entity::find().filter(Column::UploadId.eq(upload_id)),
             )
             .await
     }

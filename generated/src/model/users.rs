@@ -34,7 +34,7 @@ impl UsersModel {
         self.store
             .find_by_key(
                 self.store.cache().key("users", "id", &[&id]),
-                Entity::find_by_id(id),
+                || Entity::find_by_id(id),
             )
             .await
     }
@@ -46,7 +46,7 @@ impl UsersModel {
         self.store
             .find_by_key(
                 self.store.cache().key("users", "username", &[&username]),
-                Entity::find().filter(Column::Username.eq(username)),
+                || Entity::find().filter(Column::Username.eq(username)),
             )
             .await
     }
@@ -58,7 +58,7 @@ impl UsersModel {
         self.store
             .find_by_key(
                 self.store.cache().key("users", "email", &[&email]),
-                Entity::find().filter(Column::Email.eq(email)),
+                || Entity::find().filter(Column::Email.eq(email)),
             )
             .await
     }

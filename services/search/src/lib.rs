@@ -103,7 +103,7 @@ impl SearchService {
 ///
 /// NOTE: between two automatic commits (up to 500 ms with tantivy), an event is acknowledged
 /// before the index stores it durably, so a crash, unlike a graceful stop, can lose it. The
-/// message stays in `messages`, and `beehive reindex` indexes it again.
+/// message stays in `messages`, and [`reindex::reindex`] indexes it again.
 pub async fn stop_indexing(subscription: SubscriptionHandle, engine: &dyn SearchEngine) {
     subscription.stop().await;
     match engine.refresh().await {
