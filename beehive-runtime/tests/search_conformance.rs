@@ -290,3 +290,45 @@ async fn drop_commits_pending_writes() {
     let page = engine.search(&query("shutdown", &[1])).await.unwrap();
     assert_eq!(ids(&page), vec![7]);
 }
+
+#[tokio::test]
+async fn characters_emoji_and_accents_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = TantivyEngine::open(dir.path()).unwrap();
+    engine
+        .index(&[
+            doc(1, 1, "我想去北京", 1_000),
+            doc(2, 1, "你好", 1_001),
+            doc(3, 1, "Rust 🦀 rocks", 1_002),
+            doc(4, 1, "Meet at the café", 1_003),
+            doc(5, 1, "北", 1_004),
+        ])
+        .await
+        .unwrap();
+    engine.refresh().await.unwrap();
+
+    let page = engine.search(&query("我", &[1])).await.unwrap();
+    assert_eq!(ids(&page), vec![1]);
+    assert_eq!(page.hits[0].highlight, "<em>我</em>想去北京");
+    let page = engine.search(&query("北", &[1])).await.unwrap();
+    assert_eq!(ids(&page), vec![5, 1]);
+    assert_eq!(page.hits[1].highlight, "我想去<em>北</em>京");
+    let page = engine.search(&query("京", &[1])).await.unwrap();
+    assert_eq!(ids(&page), vec![1]);
+    // Substrings of two or more characters still match only where they occur.
+    let page = engine.search(&query("去北京", &[1])).await.unwrap();
+    assert_eq!(ids(&page), vec![1]);
+    assert_eq!(page.hits[0].highlight, "我想<em>去北京</em>");
+    let page = engine.search(&query("北想", &[1])).await.unwrap();
+    assert_eq!(page.total, 0);
+
+    let page = engine.search(&query("🦀", &[1])).await.unwrap();
+    assert_eq!(ids(&page), vec![3]);
+    assert_eq!(page.hits[0].highlight, "Rust <em>🦀</em> rocks");
+
+    let page = engine.search(&query("cafe", &[1])).await.unwrap();
+    assert_eq!(ids(&page), vec![4]);
+    assert_eq!(page.hits[0].highlight, "Meet at the <em>café</em>");
+    let page = engine.search(&query("CAFÉ", &[1])).await.unwrap();
+    assert_eq!(ids(&page), vec![4]);
+}

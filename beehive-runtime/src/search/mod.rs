@@ -12,6 +12,11 @@
 //!   (case-insensitive), and a run of two or more CJK characters matches wherever it occurs as
 //!   a substring. Hits must belong to one of the given conversations; an empty set matches
 //!   nothing.
+//! - With tantivy, a single CJK character matches any message containing it, an emoji matches
+//!   itself, and accents are folded ("cafe" finds "café"). An index built before these rules
+//!   applies them to old messages only after a rebuild (`beehive_search::reindex::reindex`).
+//!   NOTE: the Elasticsearch mapping does not do this yet: there a single character matches
+//!   only where it stands alone, emoji are dropped and accents are kept.
 //! - Hits are ordered newest first (`created_at` descending, then `message_id` descending) and
 //!   paged from page 1. `total` is the exact number of matches, and a page past the end is
 //!   empty but still reports the total.

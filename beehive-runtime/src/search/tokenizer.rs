@@ -2,14 +2,18 @@
 //!
 //! A run of CJK characters becomes overlapping bigrams ("定期检修" → 定期, 期检, 检修), each one
 //! position after the previous, so any substring of two or more characters is a phrase of
-//! consecutive bigrams and matches wherever it occurs. A lone CJK character between other
-//! characters becomes a one-character token. Any other run of letters or digits is one word,
-//! which the analyzer lowercases and reduces with the English Snowball stemmer, so "checking"
-//! and "check" meet. Everything else separates tokens, and a position is skipped between runs
-//! so that no phrase matches across a separator.
+//! consecutive bigrams and matches wherever it occurs. Every CJK character is also a
+//! one-character token at the position of the bigram it starts (the last one at the next
+//! position), so a single-character keyword matches any text containing that character, while
+//! phrases of bigrams keep their positions. An emoji is a token of its own. Any other run of
+//! letters or digits is one word, which the analyzer lowercases, folds to ASCII ("café" →
+//! "cafe") and reduces with the English Snowball stemmer, so "checking" and "check" meet.
+//! Everything else separates tokens, and a position is skipped between runs so that no phrase
+//! matches across a separator.
 
 use tantivy::tokenizer::{
-    Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token, TokenStream, Tokenizer,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token,
+    TokenStream, Tokenizer,
 };
 
 /// Name under which the analyzer is registered with the index.
@@ -22,6 +26,7 @@ pub fn analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(CjkBigramTokenizer)
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
         .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
         .filter(Stemmer::new(Language::English))
         .build()
 }
@@ -29,8 +34,10 @@ pub fn analyzer() -> TextAnalyzer {
 /// Kind of a run of characters that tokenizes as a unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunKind {
-    /// Consecutive CJK characters, tokenized as bigrams.
+    /// Consecutive CJK characters, tokenized as bigrams and single characters.
     Cjk,
+    /// Consecutive emoji, one token each.
+    Emoji,
     /// Consecutive letters or digits of other scripts, one token.
     Word,
 }
@@ -56,12 +63,25 @@ pub fn is_cjk(c: char) -> bool {
     )
 }
 
-/// Splits text into CJK runs and word runs, dropping separators.
+/// Reports whether `c` is a pictographic emoji: the Miscellaneous Symbols and Dingbats blocks
+/// and the Supplementary Multilingual Plane's symbol blocks from Mahjong Tiles to Symbols and
+/// Pictographs Extended-A. Joiners and variation selectors are not, so they separate.
+pub fn is_emoji(c: char) -> bool {
+    matches!(c,
+        '\u{2600}'..='\u{27BF}'     // Miscellaneous Symbols, Dingbats
+        | '\u{2B00}'..='\u{2BFF}'   // Miscellaneous Symbols and Arrows (⭐, ⬆)
+        | '\u{1F000}'..='\u{1FAFF}' // Mahjong Tiles to Symbols and Pictographs Extended-A
+    )
+}
+
+/// Splits text into CJK, emoji and word runs, dropping separators.
 pub fn runs(text: &str) -> Vec<Run> {
     let mut runs: Vec<Run> = Vec::new();
     for (start, c) in text.char_indices() {
         let kind = if is_cjk(c) {
             RunKind::Cjk
+        } else if is_emoji(c) {
+            RunKind::Emoji
         } else if c.is_alphanumeric() {
             RunKind::Word
         } else {
@@ -123,17 +143,31 @@ fn tokenize(text: &str) -> Vec<Token> {
     for run in runs(text) {
         match run.kind {
             RunKind::Word => push_token(&mut tokens, text, run.start..run.end, &mut position),
+            RunKind::Emoji => {
+                for (offset, c) in text[run.start..run.end].char_indices() {
+                    let start = run.start + offset;
+                    push_token(
+                        &mut tokens,
+                        text,
+                        start..start + c.len_utf8(),
+                        &mut position,
+                    );
+                }
+            }
             RunKind::Cjk => {
                 let starts: Vec<usize> = text[run.start..run.end]
                     .char_indices()
                     .map(|(offset, _)| run.start + offset)
                     .chain(std::iter::once(run.end))
                     .collect();
-                if starts.len() == 2 {
-                    push_token(&mut tokens, text, starts[0]..starts[1], &mut position);
-                }
-                for window in starts.windows(3) {
-                    push_token(&mut tokens, text, window[0]..window[2], &mut position);
+                // Each character, then the bigram it starts at the same position; the last
+                // character starts no bigram.
+                for (index, window) in starts.windows(2).enumerate() {
+                    push_token_at(&mut tokens, text, window[0]..window[1], position);
+                    if let Some(&bigram_end) = starts.get(index + 2) {
+                        push_token_at(&mut tokens, text, window[0]..bigram_end, position);
+                    }
+                    position += 1;
                 }
             }
         }
@@ -150,14 +184,23 @@ fn push_token(
     range: std::ops::Range<usize>,
     position: &mut usize,
 ) {
+    push_token_at(tokens, text, range, *position);
+    *position += 1;
+}
+
+fn push_token_at(
+    tokens: &mut Vec<Token>,
+    text: &str,
+    range: std::ops::Range<usize>,
+    position: usize,
+) {
     tokens.push(Token {
         offset_from: range.start,
         offset_to: range.end,
-        position: *position,
+        position,
         text: text[range].to_owned(),
         position_length: 1,
     });
-    *position += 1;
 }
 
 #[cfg(test)]
@@ -175,15 +218,26 @@ mod tests {
         terms
     }
 
+    fn owned(pairs: &[(&str, usize)]) -> Vec<(String, usize)> {
+        pairs
+            .iter()
+            .map(|(text, position)| ((*text).to_owned(), *position))
+            .collect()
+    }
+
     #[test]
-    fn cjk_runs_become_bigrams() {
+    fn cjk_runs_become_bigrams_and_characters() {
         assert_eq!(
             terms("还有可能"),
-            vec![
-                ("还有".to_owned(), 0),
-                ("有可".to_owned(), 1),
-                ("可能".to_owned(), 2)
-            ]
+            owned(&[
+                ("还", 0),
+                ("还有", 0),
+                ("有", 1),
+                ("有可", 1),
+                ("可", 2),
+                ("可能", 2),
+                ("能", 3),
+            ])
         );
     }
 
@@ -191,15 +245,44 @@ mod tests {
     fn mixed_text_keeps_positions() {
         assert_eq!(
             terms("Checking 定期检修, OK? 好"),
-            vec![
-                ("check".to_owned(), 0),
-                ("定期".to_owned(), 2),
-                ("期检".to_owned(), 3),
-                ("检修".to_owned(), 4),
-                ("ok".to_owned(), 6),
-                ("好".to_owned(), 8),
-            ]
+            owned(&[
+                ("check", 0),
+                ("定", 2),
+                ("定期", 2),
+                ("期", 3),
+                ("期检", 3),
+                ("检", 4),
+                ("检修", 4),
+                ("修", 5),
+                ("ok", 7),
+                ("好", 9),
+            ])
         );
+    }
+
+    #[test]
+    fn accents_fold_to_ascii() {
+        assert_eq!(terms("Café"), owned(&[("cafe", 0)]));
+        assert_eq!(terms("naïve résumé"), owned(&[("naiv", 0), ("resum", 2)]));
+        assert_eq!(terms("cafe"), terms("café"));
+    }
+
+    #[test]
+    fn emoji_are_tokens() {
+        assert_eq!(
+            terms("rust🦀🦀 is fun 👍🏽!"),
+            owned(&[
+                ("rust", 0),
+                ("🦀", 2),
+                ("🦀", 3),
+                ("is", 5),
+                ("fun", 7),
+                ("👍", 9),
+                ("🏽", 10),
+            ])
+        );
+        // A variation selector or joiner only separates.
+        assert_eq!(terms("❤\u{FE0F}"), owned(&[("❤", 0)]));
     }
 
     #[test]
@@ -220,6 +303,9 @@ mod tests {
             .iter()
             .map(|token| &text[token.offset_from..token.offset_to])
             .collect();
-        assert_eq!(pieces, vec!["我想", "check", "一下"]);
+        assert_eq!(
+            pieces,
+            vec!["我", "我想", "想", "check", "一", "一下", "下"]
+        );
     }
 }

@@ -108,6 +108,34 @@ async fn chinese_substring_found_end_to_end() {
 }
 
 #[tokio::test]
+async fn characters_emoji_and_accents_found() {
+    let stack = Stack::start(support::Backend::Sqlite).await;
+    let conversation = stack.conversation(1, ALICE, &[BOB]).await;
+    let chinese = stack.send(conversation, ALICE, 1, "我明天去北京").await;
+    let crab = stack.send(conversation, ALICE, 1, "Rust 🦀 rocks").await;
+    let cafe = stack
+        .send(conversation, ALICE, 1, "See you at the café")
+        .await;
+    stack
+        .search_until(BOB, "café", INDEX_LATENCY, |response| response.total > 0)
+        .await;
+
+    let cases = [
+        ("我", chinese, "<em>我</em>明天去北京"),
+        ("北", chinese, "我明天去<em>北</em>京"),
+        ("🦀", crab, "Rust <em>🦀</em> rocks"),
+        ("cafe", cafe, "See you at the <em>café</em>"),
+    ];
+    for (keyword, message_id, highlight) in cases {
+        let found = stack.search_as(BOB, keyword).await.expect("search");
+        assert_eq!(found.total, 1, "{keyword}");
+        assert_eq!(found.messages[0].message_id, message_id, "{keyword}");
+        assert_eq!(found.messages[0].highlight, highlight, "{keyword}");
+    }
+    stack.stop().await;
+}
+
+#[tokio::test]
 async fn non_member_sees_no_hits() {
     for backend in backends() {
         let stack = Stack::start(backend).await;
