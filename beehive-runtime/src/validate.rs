@@ -273,6 +273,21 @@ pub mod check {
             )),
         }
     }
+
+    /// Checks that the value has no explicit directional formatting characters (Unicode UAX #9:
+    /// the embeddings, overrides and isolates U+202A to U+202E and U+2066 to U+2069). They can
+    /// make displayed text read differently from the stored text. The marks U+200E, U+200F and
+    /// U+061C, which cannot reorder text, are allowed.
+    pub fn no_directional_formatting(value: &str) -> Outcome {
+        let formatting = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        match value.char_indices().find(|&(_, c)| formatting(c)) {
+            None => Ok(()),
+            Some((at, c)) => Err(format!(
+                "must not contain directional formatting characters (found U+{:04X} at byte {at})",
+                u32::from(c)
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -408,6 +423,24 @@ mod tests {
             check::no_control_chars("a\0.txt"),
             Err("must not contain control characters (found U+0000 at byte 1)".to_owned())
         );
+    }
+
+    #[test]
+    fn directional_formatting_is_found() {
+        assert_eq!(
+            check::no_directional_formatting("\u{200F}שלום team"),
+            Ok(())
+        );
+        assert_eq!(
+            check::no_directional_formatting("ab\u{202E}cd"),
+            Err(
+                "must not contain directional formatting characters (found U+202E at byte 2)"
+                    .to_owned()
+            )
+        );
+        for bad in ["\u{202A}", "\u{202D}", "\u{2066}x", "x\u{2069}"] {
+            assert!(check::no_directional_formatting(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -636,6 +636,8 @@ for crate::pb::chat::CreateConversationRequest {
             let value = &self.name;
             check::chars(value, None, Some(100u32))
                 .map_err(|reason| violation(prefix, "name", reason))?;
+            check::no_control_chars(value)
+                .map_err(|reason| violation(prefix, "name", reason))?;
         }
         {
             let value = &self.owner_id;
@@ -879,11 +881,17 @@ for crate::pb::chat::UpdateConversationInfoRequest {
             let value = &self.name;
             check::chars(value, None, Some(100u32))
                 .map_err(|reason| violation(prefix, "name", reason))?;
+            check::no_control_chars(value)
+                .map_err(|reason| violation(prefix, "name", reason))?;
         }
-        {
-            let value = &self.avatar;
-            check::chars(value, None, Some(500u32))
-                .map_err(|reason| violation(prefix, "avatar", reason))?;
+        if !(self.avatar.is_empty()) {
+            {
+                let value = &self.avatar;
+                check::chars(value, None, Some(500u32))
+                    .map_err(|reason| violation(prefix, "avatar", reason))?;
+                check::http_url(value)
+                    .map_err(|reason| violation(prefix, "avatar", reason))?;
+            }
         }
         Ok(())
     }

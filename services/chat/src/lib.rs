@@ -40,6 +40,10 @@
 //!   be removed (FAILED_PRECONDITION). Users in `user_ids` who are already members (add) or
 //!   are not members (remove) are skipped, also when a concurrent `AddMembers` added them first.
 //! - `UpdateConversationInfo`: an empty field leaves the stored value unchanged.
+//! - A conversation name may not contain control characters (NUL included) or directional
+//!   formatting characters (U+202A to U+202E, U+2066 to U+2069), which could make it display
+//!   as another text. An avatar must be an `http://` or `https://` URL, as a user's
+//!   `avatar_url` must. Both are INVALID_ARGUMENT naming the field.
 //! - `CheckMember`: a user may ask about themselves, or about others in a conversation they
 //!   belong to; services may ask anything. A missing conversation has no members and sets
 //!   `conversation_missing`.

@@ -2,10 +2,17 @@
 
 use beehive_generated::entity::{conversation_members, conversations};
 use beehive_generated::pb::message::ConversationStats;
+use beehive_runtime::validate::check;
 use beehive_runtime::{CallContext, ServiceError};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::{ChatService, ROLE_ADMIN, ROLE_OWNER, TYPE_GROUP};
+
+/// Rejects a conversation name with directional formatting characters, which could make it
+/// display as another text. Control characters are rejected by the proto's input rules.
+pub(crate) fn check_name(name: &str) -> Result<(), ServiceError> {
+    check::no_directional_formatting(name).map_err(|reason| ServiceError::invalid("name", reason))
+}
 
 /// Returns the conversation or NOT_FOUND naming `conversation_id`.
 pub(crate) async fn conversation<C: ConnectionTrait>(

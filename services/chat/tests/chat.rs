@@ -346,6 +346,79 @@ async fn rename_by_owner_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_and_avatars_are_checked() {
+    let env = Env::sqlite().await;
+    for name in [
+        "a\0b",
+        "line\nbreak",
+        "evil\u{202E}gpj.exe",
+        "\u{2066}team\u{2069}",
+    ] {
+        let created = env
+            .chat
+            .create_conversation(env.as_user(
+                ALICE,
+                CreateConversationRequest {
+                    name: name.to_owned(),
+                    ..group(ALICE, vec![BOB])
+                },
+            ))
+            .await;
+        assert_invalid(created, "name");
+    }
+    assert_eq!(env.count("conversations").await, 0);
+    assert_eq!(env.count("conversation_members").await, 0);
+
+    let id = create(&env, group(ALICE, vec![BOB])).await;
+    let update = |name: &str, avatar: &str| {
+        env.chat.update_conversation_info(env.as_user(
+            ALICE,
+            UpdateConversationInfoRequest {
+                conversation_id: id,
+                name: name.to_owned(),
+                avatar: avatar.to_owned(),
+            },
+        ))
+    };
+    for avatar in [
+        "javascript:alert(1)",
+        "data:image/png;base64,AAAA",
+        "ftp://example.com/a.png",
+        "https://",
+        "//example.com/a.png",
+    ] {
+        assert_invalid(update("", avatar).await, "avatar");
+    }
+    assert_invalid(update("a\0b", "").await, "name");
+    assert_invalid(update("ab\u{202D}c", "").await, "name");
+    assert_eq!(
+        env.scalar(
+            "SELECT COUNT(*) AS n FROM conversations WHERE avatar IS NOT NULL OR name <> 'team'"
+        )
+        .await,
+        0,
+        "refused updates change nothing"
+    );
+
+    update("\u{200F}צוות team", "https://example.com/a.png")
+        .await
+        .unwrap();
+    let detail = env
+        .chat
+        .get_conversation_detail(env.as_user(
+            BOB,
+            GetConversationDetailRequest {
+                conversation_id: id,
+                user_id: BOB,
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(detail.name, "\u{200F}צוות team");
+    assert_eq!(detail.avatar, "https://example.com/a.png");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_members_are_refused() {
     let env = Env::sqlite().await;
     let id = create(&env, group(ALICE, vec![BOB])).await;

@@ -15,7 +15,7 @@ use sea_orm::{
     QueryFilter, SqlErr, TransactionTrait,
 };
 
-use crate::{ROLE_MEMBER, ROLE_OWNER, TYPE_GROUP, TYPE_SINGLE};
+use crate::{ROLE_MEMBER, ROLE_OWNER, TYPE_GROUP, TYPE_SINGLE, members};
 
 impl Handle<rpc::CreateConversation> for crate::ChatService {
     async fn handle(
@@ -24,6 +24,7 @@ impl Handle<rpc::CreateConversation> for crate::ChatService {
         request: CreateConversationRequest,
     ) -> Result<CreateConversationResponse, ServiceError> {
         ctx.require_acting_user("owner_id", request.owner_id)?;
+        members::check_name(&request.name)?;
         let owner_id = request.owner_id;
         let others: BTreeSet<i64> = request
             .member_ids

@@ -9,6 +9,7 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ActiveValue, IntoActiveModel};
 
 use super::add_members::done;
+use crate::members;
 
 impl Handle<rpc::UpdateConversationInfo> for crate::ChatService {
     async fn handle(
@@ -16,6 +17,7 @@ impl Handle<rpc::UpdateConversationInfo> for crate::ChatService {
         ctx: CallContext,
         request: UpdateConversationInfoRequest,
     ) -> Result<CommonResponse, ServiceError> {
+        members::check_name(&request.name)?;
         let (conversation, _manager) = self.require_manager(&ctx, request.conversation_id).await?;
         if request.name.is_empty() && request.avatar.is_empty() {
             return Ok(done("nothing to change"));
