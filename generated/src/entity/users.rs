@@ -11,6 +11,8 @@ pub struct Model {
     pub id: i64,
     #[sea_orm(column_type = "String(StringLen::N(50))", unique)]
     pub username: String,
+    #[sea_orm(column_type = "String(StringLen::N(50))", unique)]
+    pub username_key: Option<String>,
     #[sea_orm(column_type = "String(StringLen::N(100))", unique)]
     pub email: String,
     #[sea_orm(column_type = "String(StringLen::N(100))")]

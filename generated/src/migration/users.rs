@@ -26,6 +26,7 @@ impl MigrationTrait for Migration {
                         .primary_key(),
                 )
                 .col(ColumnDef::new("username").string_len(50).not_null())
+                .col(ColumnDef::new("username_key").string_len(50).null())
                 .col(ColumnDef::new("email").string_len(100).not_null())
                 .col(ColumnDef::new("password_hash").string_len(100).not_null())
                 .col(ColumnDef::new("nickname").string_len(50).not_null().default(""))
@@ -55,6 +56,18 @@ impl MigrationTrait for Migration {
                     .name("uq_users_username")
                     .table("users")
                     .col("username")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        super::create_index(
+                manager,
+                "users",
+                "uq_users_username_key",
+                Index::create()
+                    .name("uq_users_username_key")
+                    .table("users")
+                    .col("username_key")
                     .unique()
                     .to_owned(),
             )

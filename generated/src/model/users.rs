@@ -7,14 +7,18 @@ use super::super::entity::users::{ActiveModel, Column, Entity, Model};
 impl CachedEntity for Entity {
     const TABLE: &'static str = "users";
     fn cache_keys(cache: &CacheAside, row: &Model) -> Vec<String> {
-        Vec::from([
+        let mut keys = Vec::from([
             cache.key("users", "id", &[&row.id]),
             cache.key("users", "username", &[&row.username]),
             cache.key("users", "email", &[&row.email]),
-        ])
+        ]);
+        if let Some(value_username_key) = &row.username_key {
+            keys.push(cache.key("users", "username_key", &[value_username_key]));
+        }
+        keys
     }
 }
-/// Cache-aside access to `users` rows, cached by (id), (username), (email).
+/// Cache-aside access to `users` rows, cached by (id), (username), (username_key), (email).
 #[derive(Clone)]
 pub struct UsersModel {
     store: ModelStore<Entity>,
@@ -47,6 +51,18 @@ impl UsersModel {
             .find_by_key(
                 self.store.cache().key("users", "username", &[&username]),
                 || Entity::find().filter(Column::Username.eq(username)),
+            )
+            .await
+    }
+    /// Returns the row with this (username_key), through the cache.
+    pub async fn find_one_by_username_key(
+        &self,
+        username_key: &str,
+    ) -> Result<Option<Model>, ModelError> {
+        self.store
+            .find_by_key(
+                self.store.cache().key("users", "username_key", &[&username_key]),
+                || Entity::find().filter(Column::UsernameKey.eq(username_key)),
             )
             .await
     }

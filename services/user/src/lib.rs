@@ -7,7 +7,9 @@
 //!
 //! Decisions where the contracts are silent:
 //! - Emails are trimmed and lowercased before they are stored or looked up, so `A@x.io` and
-//!   `a@x.io` are one address. Usernames keep their case and are unique as typed.
+//!   `a@x.io` are one address. Usernames are stored as typed and are unique ignoring case:
+//!   the unique column `username_key` holds the lowercase form, so `Alice` blocks `alice`, and
+//!   Login finds `Alice` by `alice`.
 //! - Only the newest code of an (email, purpose) pair counts; sending a new one replaces the
 //!   old. Wrong guesses are counted on the code's row; the fifth burns it
 //!   (`verification.max_attempts`). A burnt, used or expired code is reported like a wrong one.
@@ -111,13 +113,19 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// Returns the value of `users.username_key` for `username`: its lowercase form, which makes
+/// usernames unique and found case-insensitively.
+pub fn username_key(username: &str) -> String {
+    username.to_lowercase()
+}
+
 /// Normalises a Login `account`: an email (it contains `@`) as [`normalize_email`] does, a
-/// username by trimming it.
+/// username by trimming and lowercasing it.
 pub fn normalize_account(account: &str) -> String {
     if account.contains('@') {
         normalize_email(account)
     } else {
-        account.trim().to_owned()
+        username_key(account.trim())
     }
 }
 

@@ -69,10 +69,20 @@ impl Store {
         self.users.find_one(id).await.map_err(model_error)
     }
 
+    /// Finds the user whose username equals `username` ignoring case: by `username_key`, or by
+    /// the exact `username` for rows stored without a key.
     pub(crate) async fn user_by_username(
         &self,
         username: &str,
     ) -> Result<Option<users::Model>, ServiceError> {
+        let by_key = self
+            .users
+            .find_one_by_username_key(&crate::username_key(username))
+            .await
+            .map_err(model_error)?;
+        if by_key.is_some() {
+            return Ok(by_key);
+        }
         self.users
             .find_one_by_username(username)
             .await

@@ -281,6 +281,66 @@ async fn taken_names_rejected(stack: &Stack) {
 }
 on_both_backends!(taken_names_rejected);
 
+async fn usernames_ignore_case(stack: &Stack) {
+    let (alice_id, _) = stack.register("Alice").await;
+    let code = stack.send_code("other@example.com").await;
+
+    let upper = stack
+        .users
+        .register(Request::new(register_request(
+            "ALICE",
+            "other@example.com",
+            &code,
+        )))
+        .await;
+    let message = expect_code(upper, Code::AlreadyExists);
+    assert_eq!(
+        message,
+        "`username` already exists: this username is already taken"
+    );
+    assert_eq!(user_rows(stack).await, 1);
+    let used = stack
+        .count("SELECT COUNT(*) AS n FROM email_verification_codes WHERE used = TRUE")
+        .await;
+    assert_eq!(used, 1, "the refused registration used its code");
+
+    for account in ["alice", "ALICE", "Alice", " aLiCe "] {
+        let login = stack
+            .users
+            .login(Request::new(login_request(account, PASSWORD)))
+            .await;
+        let login = login.unwrap_or_else(|err| panic!("login as `{account}`: {err}"));
+        assert_eq!(login.user_id, alice_id, "{account}");
+        assert_eq!(login.username, "Alice", "{account}");
+    }
+
+    // Two registrations that differ only in case race on the unique lowercase key.
+    let first_code = stack.send_code("h1@example.com").await;
+    let second_code = stack.send_code("h2@example.com").await;
+    let first = stack.users.register(Request::new(register_request(
+        "Hank",
+        "h1@example.com",
+        &first_code,
+    )));
+    let second = stack.users.register(Request::new(register_request(
+        "hank",
+        "h2@example.com",
+        &second_code,
+    )));
+    let (first, second) = tokio::join!(first, second);
+    let successes = [first.is_ok(), second.is_ok()];
+    assert_eq!(
+        successes.iter().filter(|ok| **ok).count(),
+        1,
+        "{first:?} {second:?}"
+    );
+    let failure = if first.is_ok() { second } else { first };
+    let message = expect_code(failure, Code::AlreadyExists);
+    assert!(message.contains("username"), "{message}");
+    assert_eq!(user_rows(stack).await, 2);
+}
+on_both_backends!(usernames_ignore_case);
+
 async fn concurrent_registrations_make_one_user(stack: &Stack) {
     let first_code = stack.send_code("g1@example.com").await;
     let second_code = stack.send_code("g2@example.com").await;

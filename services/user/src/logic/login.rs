@@ -40,7 +40,7 @@ impl Handle<rpc::Login> for crate::UserService {
         let user = if account.contains('@') {
             self.store.user_by_email(&account).await?
         } else {
-            self.store.user_by_username(&account).await?
+            self.store.user_by_username(request.account.trim()).await?
         };
         let valid = match &user {
             Some(user) => {

@@ -47,6 +47,7 @@ impl Handle<rpc::Register> for crate::UserService {
         let now = Utc::now();
         let row = users::ActiveModel {
             username: Set(request.username.clone()),
+            username_key: Set(Some(crate::username_key(&request.username))),
             email: Set(email.clone()),
             password_hash: Set(password_hash),
             nickname: Set(request.username.clone()),
