@@ -15,7 +15,9 @@
 //!   (at most [`MAX_MEMBERSHIP_CACHE`]), so a removed member stops seeing hits within that time,
 //!   and a conversation joined a moment ago may take as long to show up in unscoped searches.
 //!   A `conversation_id` missing from a cached list is checked again against the chat service
-//!   before the call is refused, so a member added a moment ago is not refused.
+//!   before the call is refused, so a member added a moment ago is not refused. A conversation
+//!   that does not exist is NOT_FOUND naming `conversation_id`, and one the user is not a member
+//!   of is PERMISSION_DENIED.
 //! - `page` 0 means 1 and `page_size` 0 means [`DEFAULT_PAGE_SIZE`]; a larger `page_size` than
 //!   [`MAX_PAGE_SIZE`] is cut to it. A keyword of only blanks is INVALID_ARGUMENT.
 //! - A user who is a member of no conversation gets an empty page with `total` 0.

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use beehive_generated::chat::ChatClient;
-use beehive_generated::pb::chat::GetConversationsRequest;
+use beehive_generated::pb::chat::{
+    CheckMemberRequest, CheckMemberResponse, GetConversationsRequest,
+};
 use beehive_runtime::client::{outgoing, outgoing_as_service};
 use beehive_runtime::{CallContext, ServiceError};
 
@@ -58,6 +60,26 @@ impl Memberships {
     ) -> Result<ConversationSet, ServiceError> {
         self.cache.invalidate(&user_id).await;
         self.conversations(ctx, user_id).await
+    }
+
+    /// Asks the chat service whether `user_id` is a member of `conversation_id`, and whether
+    /// the conversation exists at all. Never cached.
+    pub async fn check(
+        &self,
+        ctx: &CallContext,
+        conversation_id: i64,
+        user_id: i64,
+    ) -> Result<CheckMemberResponse, ServiceError> {
+        let message = CheckMemberRequest {
+            conversation_id,
+            user_id,
+            ..CheckMemberRequest::default()
+        };
+        let request = match &self.service_token {
+            Some(token) => outgoing_as_service(ctx, message, token),
+            None => outgoing(ctx, message),
+        };
+        self.chat.clone().check_member(request).await
     }
 
     fn load(

@@ -179,6 +179,22 @@ async fn non_member_sees_no_hits() {
             .await
             .expect_err("not a member");
         assert_eq!(denied.code(), Code::PermissionDenied);
+        let missing = SearchMessagesRequest {
+            keyword: "rendezvous".to_owned(),
+            user_id: CAROL,
+            conversation_id: private + 1000,
+            ..SearchMessagesRequest::default()
+        };
+        let not_found = stack
+            .search
+            .search_messages(stack.as_user(CAROL, missing))
+            .await
+            .expect_err("no such conversation");
+        assert_eq!(not_found.code(), Code::NotFound, "{backend:?}");
+        assert!(
+            not_found.to_string().contains("conversation_id"),
+            "{not_found}"
+        );
         let impersonated = stack
             .search
             .search_messages(stack.as_user(BOB, narrowed))

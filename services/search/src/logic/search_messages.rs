@@ -10,6 +10,35 @@ use beehive_runtime::{CallContext, Handle, ServiceError};
 
 use crate::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, SearchService, search_error};
 
+impl SearchService {
+    /// Checks with the chat service a conversation missing from the user's list: NOT_FOUND
+    /// naming `conversation_id` when it does not exist, PERMISSION_DENIED when the user is not
+    /// a member.
+    async fn require_member(
+        &self,
+        ctx: &CallContext,
+        conversation_id: i64,
+        user_id: i64,
+    ) -> Result<(), ServiceError> {
+        let membership = self
+            .memberships
+            .check(ctx, conversation_id, user_id)
+            .await?;
+        if membership.conversation_missing {
+            return Err(ServiceError::not_found_field(
+                "conversation_id",
+                format!("conversation {conversation_id}"),
+            ));
+        }
+        if !membership.is_member {
+            return Err(ServiceError::permission_denied(format!(
+                "user {user_id} is not a member of conversation {conversation_id}"
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Handle<rpc::SearchMessages> for SearchService {
     async fn handle(
         &self,
@@ -41,10 +70,8 @@ impl Handle<rpc::SearchMessages> for SearchService {
                 conversations = self.memberships.reload(&ctx, request.user_id).await?;
             }
             if !conversations.contains(&request.conversation_id) {
-                return Err(ServiceError::permission_denied(format!(
-                    "user {} is not a member of conversation {}",
-                    request.user_id, request.conversation_id
-                )));
+                self.require_member(&ctx, request.conversation_id, request.user_id)
+                    .await?;
             }
             vec![request.conversation_id]
         };
