@@ -135,6 +135,10 @@ pub struct CheckMemberRequest {
     pub conversation_id: i64,
     #[prost(int64, tag = "2")]
     pub user_id: i64,
+    /// Also check, for a member of a single chat, whether the two users are still friends
+    /// (CheckMemberResponse.not_friends). This costs a call to the friend service.
+    #[prost(bool, tag = "3")]
+    pub check_friendship: bool,
 }
 /// Membership result.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
@@ -147,6 +151,11 @@ pub struct CheckMemberResponse {
     /// exists, so a server that predates this field reads as "exists".
     #[prost(bool, tag = "3")]
     pub conversation_missing: bool,
+    /// True when check_friendship was requested, the conversation is a single chat and its two
+    /// users are no longer friends: the user may still read it but not send to it. A server that
+    /// predates this field always leaves it false.
+    #[prost(bool, tag = "4")]
+    pub not_friends: bool,
 }
 /// Common response.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]

@@ -46,7 +46,10 @@
 //!   `avatar_url` must. Both are INVALID_ARGUMENT naming the field.
 //! - `CheckMember`: a user may ask about themselves, or about others in a conversation they
 //!   belong to; services may ask anything. A missing conversation has no members and sets
-//!   `conversation_missing`.
+//!   `conversation_missing`. With `check_friendship`, a member of a single chat whose other
+//!   user is no longer a friend gets `not_friends` (one `IsFriend` call to the friend service;
+//!   its failure fails the call). The message service asks so and refuses such sends with
+//!   FAILED_PRECONDITION; the users keep their membership and history.
 //! - Ids in requests must be positive: the protos' input rules make 0 and negative ids
 //!   INVALID_ARGUMENT naming the field before any logic runs.
 //! - A conversation id that names no conversation is NOT_FOUND on `conversation_id`, checked

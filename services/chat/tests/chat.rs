@@ -419,6 +419,38 @@ async fn names_and_avatars_are_checked() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_member_reports_ended_friendship() {
+    let env = Env::sqlite().await;
+    env.friends.befriend(ALICE, BOB);
+    env.friends.befriend(ALICE, CAROL);
+    let pair = create(&env, single(ALICE, vec![BOB])).await;
+    let team = create(&env, group(ALICE, vec![BOB])).await;
+    let check = |conversation_id: i64, check_friendship: bool| {
+        env.chat.check_member(env.as_service(CheckMemberRequest {
+            conversation_id,
+            user_id: BOB,
+            check_friendship,
+        }))
+    };
+
+    let friends = check(pair, true).await.unwrap();
+    assert!(friends.is_member);
+    assert!(!friends.not_friends);
+
+    env.friends.unfriend(ALICE, BOB);
+    let ended = check(pair, true).await.unwrap();
+    assert!(ended.is_member, "membership stays");
+    assert_eq!(ended.role, 1);
+    assert!(ended.not_friends);
+    let unasked = check(pair, false).await.unwrap();
+    assert!(unasked.is_member);
+    assert!(!unasked.not_friends, "reported only on request");
+    let in_group = check(team, true).await.unwrap();
+    assert!(in_group.is_member);
+    assert!(!in_group.not_friends, "groups need no friendship");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_members_are_refused() {
     let env = Env::sqlite().await;
     let id = create(&env, group(ALICE, vec![BOB])).await;
@@ -487,6 +519,7 @@ async fn non_members_are_refused() {
             CheckMemberRequest {
                 conversation_id: id,
                 user_id: BOB,
+                check_friendship: false,
             },
         ))
         .await;
@@ -511,6 +544,7 @@ async fn non_members_are_refused() {
             CheckMemberRequest {
                 conversation_id: id,
                 user_id: CAROL,
+                check_friendship: false,
             },
         ))
         .await
@@ -600,6 +634,7 @@ async fn missing_conversation_is_not_found() {
             CheckMemberRequest {
                 conversation_id: missing,
                 user_id: BOB,
+                check_friendship: false,
             },
         ))
         .await;
@@ -612,6 +647,7 @@ async fn missing_conversation_is_not_found() {
             CheckMemberRequest {
                 conversation_id: missing,
                 user_id: ALICE,
+                check_friendship: false,
             },
         ))
         .await
@@ -625,6 +661,7 @@ async fn missing_conversation_is_not_found() {
             CheckMemberRequest {
                 conversation_id: id,
                 user_id: ALICE,
+                check_friendship: false,
             },
         ))
         .await
@@ -734,6 +771,7 @@ async fn non_positive_ids_are_invalid() {
                 CheckMemberRequest {
                     conversation_id: id,
                     user_id: bad,
+                    check_friendship: false,
                 },
             ))
             .await;

@@ -34,6 +34,13 @@
 //!   INVALID_ARGUMENT naming the field, except `before_id`, where 0 asks for the newest page.
 //!   A `before_id` or `message_id` that names no message (or, for `before_id`, a message of
 //!   another conversation) is NOT_FOUND naming that field.
+//! - In a single chat (type 1) whose two users are no longer friends, `SendMessage` is
+//!   FAILED_PRECONDITION; both users may still read the history and update statuses. The chat
+//!   service checks the friendship in `CheckMember` (`check_friendship`), and the answer is
+//!   cached with the membership, so it costs a send nothing on a cache hit. Because of that
+//!   cache, a former friend may still send for up to [`membership::MEMBER_CACHE_TTL`] (2 s)
+//!   after the friendship ends, and a renewed friend may have to wait as long. A chat service
+//!   that predates `not_friends` never reports it, so former friends can send through it.
 //! - Service callers (service token or `trust` mode) may read any conversation; a user must be
 //!   a member. `GetConversationStats` answers for the acting user only.
 //!   NOTE: reads by service callers skip the chat service, so a conversation that does not
@@ -151,6 +158,28 @@ impl MessageService {
         self.require_member(ctx, conversation_id, user_id).await
     }
 
+    /// Refuses a sender who may not send to `conversation_id`: the checks of
+    /// [`Self::require_member`], and FAILED_PRECONDITION in a single chat whose two users are
+    /// no longer friends.
+    async fn require_sender(
+        &self,
+        ctx: &CallContext,
+        conversation_id: i64,
+        sender_id: i64,
+    ) -> Result<(), ServiceError> {
+        let status = self
+            .members
+            .check_member(ctx, conversation_id, sender_id)
+            .await?;
+        if status == MemberStatus::MemberNotFriends {
+            return Err(ServiceError::failed_precondition(format!(
+                "user {sender_id} is no longer a friend of the other user of single chat \
+                 {conversation_id}; send a friend request to chat again"
+            )));
+        }
+        member_check_result("conversation_id", conversation_id, sender_id, status)
+    }
+
     /// Refuses `user_id` unless it is a member of `conversation_id`: NOT_FOUND naming the
     /// request field `conversation_id` when the conversation does not exist, else
     /// PERMISSION_DENIED.
@@ -172,19 +201,30 @@ impl MessageService {
         conversation_id: i64,
         user_id: i64,
     ) -> Result<(), ServiceError> {
-        match self
+        let status = self
             .members
             .check_member(ctx, conversation_id, user_id)
-            .await?
-        {
-            MemberStatus::Member => Ok(()),
-            MemberStatus::NotMember => Err(ServiceError::permission_denied(format!(
-                "user {user_id} is not a member of conversation {conversation_id}"
-            ))),
-            MemberStatus::NoConversation => Err(ServiceError::not_found_field(
-                field,
-                format!("conversation {conversation_id}"),
-            )),
-        }
+            .await?;
+        member_check_result(field, conversation_id, user_id, status)
+    }
+}
+
+/// Maps a membership status to the result of a member check whose conversation id came from
+/// the request field `field`.
+fn member_check_result(
+    field: &str,
+    conversation_id: i64,
+    user_id: i64,
+    status: MemberStatus,
+) -> Result<(), ServiceError> {
+    match status {
+        MemberStatus::Member | MemberStatus::MemberNotFriends => Ok(()),
+        MemberStatus::NotMember => Err(ServiceError::permission_denied(format!(
+            "user {user_id} is not a member of conversation {conversation_id}"
+        ))),
+        MemberStatus::NoConversation => Err(ServiceError::not_found_field(
+            field,
+            format!("conversation {conversation_id}"),
+        )),
     }
 }

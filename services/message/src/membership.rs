@@ -1,4 +1,8 @@
 //! Conversation membership as the chat service reports it, with a short local cache.
+//!
+//! The chat service also reports whether the two users of a single chat are still friends.
+//! That result is cached with the membership, so after a friendship ends the former friend may
+//! still send for up to [`MEMBER_CACHE_TTL`], and after it is renewed must wait as long.
 
 use std::time::Duration;
 
@@ -8,7 +12,8 @@ use beehive_generated::pb::chat::CheckMemberRequest;
 use beehive_runtime::client::{outgoing, outgoing_as_service};
 use beehive_runtime::{CallContext, ServiceError};
 
-/// How long a positive membership answer is reused before the chat service is asked again.
+/// How long a positive membership result (including whether the users of a single chat are
+/// friends) is reused before the chat service is asked again.
 pub const MEMBER_CACHE_TTL: Duration = Duration::from_secs(2);
 /// Most (conversation, user) pairs remembered.
 const MEMBER_CACHE_CAPACITY: u64 = 100_000;
@@ -17,6 +22,9 @@ const MEMBER_CACHE_CAPACITY: u64 = 100_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberStatus {
     Member,
+    /// A member of a single chat whose other user is no longer a friend: the user may read the
+    /// conversation but not send to it.
+    MemberNotFriends,
     /// The conversation exists and the user is not in it.
     NotMember,
     /// No conversation has this id.
@@ -39,7 +47,8 @@ pub trait Membership: Send + Sync {
 pub struct ChatMembership {
     client: ChatClient,
     service_token: Option<String>,
-    members: moka::future::Cache<(i64, i64), ()>,
+    /// [`MemberStatus::Member`] or [`MemberStatus::MemberNotFriends`] per (conversation, user).
+    members: moka::future::Cache<(i64, i64), MemberStatus>,
 }
 
 impl ChatMembership {
@@ -66,13 +75,14 @@ impl Membership for ChatMembership {
         user_id: i64,
     ) -> Result<MemberStatus, ServiceError> {
         let key = (conversation_id, user_id);
-        if self.members.contains_key(&key) {
-            return Ok(MemberStatus::Member);
+        if let Some(status) = self.members.get(&key).await {
+            return Ok(status);
         }
 
         let message = CheckMemberRequest {
             conversation_id,
             user_id,
+            check_friendship: true,
         };
         let request = match &self.service_token {
             Some(token) => outgoing_as_service(ctx, message, token),
@@ -81,8 +91,13 @@ impl Membership for ChatMembership {
         let response = self.client.check_member(request).await?;
 
         if response.is_member {
-            self.members.insert(key, ()).await;
-            Ok(MemberStatus::Member)
+            let status = if response.not_friends {
+                MemberStatus::MemberNotFriends
+            } else {
+                MemberStatus::Member
+            };
+            self.members.insert(key, status).await;
+            Ok(status)
         } else if response.conversation_missing {
             Ok(MemberStatus::NoConversation)
         } else {

@@ -12,9 +12,11 @@ use beehive_generated::pb::message::{
     GetConversationStatsRequest, GetMessageDetailRequest, GetMessagesRequest, MessageInfo,
     SendMessageRequest, UpdateMessageStatusRequest,
 };
+use beehive_message::membership::MEMBER_CACHE_TTL;
 use beehive_runtime::bus::{InProcessBus, RetryPolicy};
 use beehive_runtime::config::Config;
 use std::sync::Arc;
+use std::time::Duration;
 use support::{Backends, Env, assert_not_found, code};
 use tonic::Code;
 
@@ -727,6 +729,50 @@ async fn non_positive_ids_are_invalid() {
         ))
         .await;
     assert_not_found(missing, "message_id");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn former_friends_cannot_send() {
+    let env = Env::sqlite().await;
+    let chat = single_chat(&env, ALICE, BOB).await;
+    let team = group(&env, ALICE, &[BOB]).await;
+    send(&env, text(chat, ALICE, "hello")).await;
+
+    env.friends.unfriend(ALICE, BOB);
+    tokio::time::sleep(MEMBER_CACHE_TTL + Duration::from_millis(200)).await;
+    for sender in [ALICE, BOB] {
+        let refused = env
+            .message
+            .send_message(env.as_user(sender, text(chat, sender, "still there?")))
+            .await;
+        assert_eq!(code(refused), Code::FailedPrecondition, "sender {sender}");
+    }
+    assert_eq!(env.count("messages").await, 1);
+    assert_eq!(
+        env.scalar("SELECT COALESCE(SUM(sent_count), 0) AS n FROM sender_counters")
+            .await,
+        1
+    );
+
+    let history = env
+        .message
+        .get_messages(env.as_user(
+            BOB,
+            GetMessagesRequest {
+                conversation_id: chat,
+                before_id: 0,
+                limit: 10,
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(history.messages.len(), 1, "history stays readable");
+    send(&env, text(team, BOB, "groups need no friendship")).await;
+
+    env.friends.befriend(ALICE, BOB);
+    tokio::time::sleep(MEMBER_CACHE_TTL + Duration::from_millis(200)).await;
+    send(&env, text(chat, BOB, "friends again")).await;
+    assert_eq!(env.count("messages").await, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

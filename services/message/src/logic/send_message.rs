@@ -57,7 +57,7 @@ impl Handle<rpc::SendMessage> for crate::MessageService {
         };
         let client_msg_id = Some(request.client_msg_id).filter(|id| !id.is_empty());
 
-        self.require_member(&ctx, request.conversation_id, request.sender_id)
+        self.require_sender(&ctx, request.conversation_id, request.sender_id)
             .await?;
         if let Some(client_msg_id) = &client_msg_id
             && let Some(first) =

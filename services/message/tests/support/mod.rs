@@ -63,6 +63,12 @@ impl FakeFriends {
         pairs.insert((a, b));
         pairs.insert((b, a));
     }
+
+    pub fn unfriend(&self, a: i64, b: i64) {
+        let mut pairs = self.pairs.lock().unwrap();
+        pairs.remove(&(a, b));
+        pairs.remove(&(b, a));
+    }
 }
 
 #[async_trait]
