@@ -213,9 +213,14 @@ impl ServerBuilder {
             .layer(DecodeErrorLayer)
             .into_inner();
         let (stop_sender, stop) = oneshot::channel::<()>();
+        let mut routes = routes.routes();
+        let served = served_services(&self.names, self.descriptor_set.is_some());
+        let axum_router = routes.axum_router_mut();
+        *axum_router = std::mem::take(axum_router)
+            .fallback(move |uri: http::Uri| unknown_service(uri, served.clone()));
         let router = tonic::transport::Server::builder()
             .layer(layers)
-            .add_routes(routes.routes());
+            .add_routes(routes);
         let serving = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
             let _ = stop.await;
         }));
@@ -269,6 +274,34 @@ fn reflection_builder<'b>(
         builder = builder.with_service_name(*name);
     }
     builder
+}
+
+/// Lists the services a server runs, for the error of a call to any other service.
+fn served_services(names: &[&str], reflection: bool) -> Arc<str> {
+    use tonic_reflection::pb::{v1, v1alpha};
+
+    let mut served: Vec<&str> = names.to_vec();
+    served.push(tonic_health::pb::health_server::SERVICE_NAME);
+    if reflection {
+        served.push(v1::server_reflection_server::SERVICE_NAME);
+        served.push(v1alpha::server_reflection_server::SERVICE_NAME);
+    }
+    served.join(", ").into()
+}
+
+/// Answers a call to a service this server does not run, such as a call sent to the wrong
+/// port. tonic's own fallback returns UNIMPLEMENTED with an empty message.
+async fn unknown_service(uri: http::Uri, served: Arc<str>) -> http::Response<Body> {
+    let service = uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    tonic::Status::unimplemented(format!(
+        "service `{service}` is not served on this port, which serves {served}"
+    ))
+    .into_http()
 }
 
 /// The address others can reach: a wildcard bind is announced as loopback.

@@ -832,3 +832,36 @@ async fn undecodable_requests_get_invalid_argument() {
         .await
         .unwrap_or_else(|err| panic!("{err}"));
 }
+
+#[tokio::test]
+async fn unknown_service_names_served_ones() {
+    let config = test_config(true);
+    let (server, record) = start_echo(&config, Duration::ZERO, None, None).await;
+    let channel = direct(server.local_addr());
+
+    let status = call_echo(
+        channel.clone(),
+        "/user.UserService/Login",
+        tonic::Request::new(Ping::default()),
+    )
+    .await
+    .err();
+    assert_eq!(
+        status.as_ref().map(tonic::Status::code),
+        Some(tonic::Code::Unimplemented)
+    );
+    assert_eq!(
+        status.as_ref().map(tonic::Status::message),
+        Some(
+            "service `user.UserService` is not served on this port, which serves test.Echo, grpc.health.v1.Health"
+        )
+    );
+    assert_eq!(record.calls.load(Ordering::SeqCst), 0);
+
+    let served = ping(channel, tonic::Request::new(Ping::default())).await;
+    assert!(served.is_ok(), "{served:?}");
+    server
+        .shutdown()
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+}
