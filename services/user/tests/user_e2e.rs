@@ -467,6 +467,38 @@ async fn login_failures_lock_account(stack: &Stack) {
 }
 on_both_backends!(login_failures_lock_account);
 
+async fn stale_token_ignored_by_login(stack: &Stack) {
+    let (id, _) = stack.register("ivan").await;
+    let stale = "expired.garbage.token";
+
+    let login = stack
+        .users
+        .login(stack.with_token(stale, login_request("ivan", PASSWORD)))
+        .await;
+    let login = login.unwrap_or_else(|err| panic!("login with a stale token: {err}"));
+    assert_eq!(login.user_id, id);
+    let code = stack
+        .users
+        .send_verification_code(
+            stack.with_token(stale, send_code_request("ivan2@example.com", "register")),
+        )
+        .await;
+    assert!(code.is_ok(), "{code:?}");
+
+    let info = stack
+        .users
+        .get_user_info(stack.with_token(stale, GetUserInfoRequest { user_id: id }))
+        .await;
+    let message = expect_code(info, Code::Unauthenticated);
+    assert_eq!(message, "unauthenticated: invalid token");
+    let fresh = stack
+        .users
+        .get_user_info(stack.with_token(&login.token, GetUserInfoRequest { user_id: id }))
+        .await;
+    assert!(fresh.is_ok(), "{fresh:?}");
+}
+on_both_backends!(stale_token_ignored_by_login);
+
 async fn user_info_hides_email(stack: &Stack) {
     let (ivan, ivan_token) = stack.register("ivan").await;
     let (judy, judy_token) = stack.register("judy").await;
