@@ -39,6 +39,10 @@
 //!   FAILED_PRECONDITION. An admin may remove members but not other admins; the owner can never
 //!   be removed (FAILED_PRECONDITION). Users in `user_ids` who are already members (add) or
 //!   are not members (remove) are skipped, also when a concurrent `AddMembers` added them first.
+//! - Leaving a group: a member calls `RemoveMembers` naming only themselves, whatever their
+//!   role. The owner cannot leave (FAILED_PRECONDITION), nor can a member leave a single chat.
+//!   The message service may accept the former member's sends for up to its membership cache
+//!   TTL (2 s) after they left.
 //! - `UpdateConversationInfo`: an empty field leaves the stored value unchanged.
 //! - A conversation name may not contain control characters (NUL included) or directional
 //!   formatting characters (U+202A to U+202E, U+2066 to U+2069), which could make it display
@@ -47,9 +51,9 @@
 //! - `CheckMember`: a user may ask about themselves, or about others in a conversation they
 //!   belong to; services may ask anything. A missing conversation has no members and sets
 //!   `conversation_missing`. With `check_friendship`, a member of a single chat whose other
-//!   user is no longer a friend gets `not_friends` (one `IsFriend` call to the friend service;
-//!   its failure fails the call). The message service asks so and refuses such sends with
-//!   FAILED_PRECONDITION; the users keep their membership and history.
+//!   user is no longer a friend gets `not_friends`. That costs one `IsFriend` call to the
+//!   friend service, and its failure fails the call. The message service asks so and refuses
+//!   such sends with FAILED_PRECONDITION, while the users keep their membership and history.
 //! - Ids in requests must be positive: the protos' input rules make 0 and negative ids
 //!   INVALID_ARGUMENT naming the field before any logic runs.
 //! - A conversation id that names no conversation is NOT_FOUND on `conversation_id`, checked

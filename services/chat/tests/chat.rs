@@ -12,6 +12,7 @@ use beehive_generated::pb::chat::{
     UpdateUnreadCountRequest,
 };
 use beehive_generated::pb::message::SendMessageRequest;
+use sea_orm::ConnectionTrait;
 use support::{Env, assert_not_found, code};
 use tonic::Code;
 
@@ -308,6 +309,74 @@ async fn concurrent_adds_all_succeed() {
     assert_eq!(
         members(&env, id, ALICE).await,
         vec![(ALICE, 3), (BOB, 1), (CAROL, 1), (7, 1)]
+    );
+    assert_eq!(env.count("conversation_members").await, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_leave_but_owner_cannot() {
+    let env = Env::sqlite().await;
+    let id = create(&env, group(ALICE, vec![BOB, CAROL, DAVE])).await;
+    let leave = |caller: i64, conversation_id: i64| {
+        env.chat.remove_members(env.as_user(
+            caller,
+            RemoveMembersRequest {
+                conversation_id,
+                user_ids: vec![caller, caller],
+            },
+        ))
+    };
+
+    leave(BOB, id).await.unwrap();
+    assert_eq!(
+        members(&env, id, ALICE).await,
+        vec![(ALICE, 3), (CAROL, 1), (DAVE, 1)]
+    );
+    assert_eq!(code(leave(BOB, id).await), Code::PermissionDenied);
+    let sent = env
+        .clients()
+        .send(SendMessageRequest {
+            conversation_id: id,
+            sender_id: BOB,
+            content_type: 1,
+            content: "still here?".to_owned(),
+            ..SendMessageRequest::default()
+        })
+        .await;
+    assert_eq!(code(sent), Code::PermissionDenied);
+
+    // No RPC assigns roles yet, so CAROL becomes an admin in the table.
+    env.db
+        .execute_unprepared(&format!(
+            "UPDATE conversation_members SET role = 2 WHERE user_id = {CAROL}"
+        ))
+        .await
+        .unwrap();
+    leave(CAROL, id).await.unwrap();
+    assert_eq!(members(&env, id, ALICE).await, vec![(ALICE, 3), (DAVE, 1)]);
+
+    assert_eq!(code(leave(ALICE, id).await), Code::FailedPrecondition);
+    assert_not_found(leave(ALICE, id + 1_000).await, "conversation_id");
+    env.friends.befriend(ALICE, BOB);
+    let pair = create(&env, single(ALICE, vec![BOB])).await;
+    assert_eq!(code(leave(BOB, pair).await), Code::FailedPrecondition);
+    assert_eq!(members(&env, pair, BOB).await, vec![(ALICE, 3), (BOB, 1)]);
+    assert_eq!(members(&env, id, DAVE).await, vec![(ALICE, 3), (DAVE, 1)]);
+
+    let mixed = env
+        .chat
+        .remove_members(env.as_user(
+            DAVE,
+            RemoveMembersRequest {
+                conversation_id: id,
+                user_ids: vec![DAVE, ALICE],
+            },
+        ))
+        .await;
+    assert_eq!(
+        code(mixed),
+        Code::PermissionDenied,
+        "naming others needs owner or admin rights"
     );
     assert_eq!(env.count("conversation_members").await, 4);
 }
