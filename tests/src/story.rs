@@ -1,6 +1,7 @@
 //! The whole user story over real gRPC connections: register with a code from the mail outbox,
 //! log in, befriend, chat, page the history, unread counts, mark read, search in English and
-//! Chinese, upload and deduplicate a file.
+//! Chinese, upload and deduplicate a file, and finally end the friendship, after which the
+//! single chat refuses new messages.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -12,8 +13,8 @@ use beehive_generated::pb::chat::{
 };
 use beehive_generated::pb::file::{CheckFileExistsRequest, UploadFileRequest};
 use beehive_generated::pb::friend::{
-    GetFriendRequestsRequest, GetFriendsRequest, HandleFriendRequestRequest, IsFriendRequest,
-    SendFriendRequestRequest,
+    DeleteFriendRequest, GetFriendRequestsRequest, GetFriendsRequest, HandleFriendRequestRequest,
+    IsFriendRequest, SendFriendRequestRequest,
 };
 use beehive_generated::pb::message::{GetMessagesRequest, MessageInfo, SendMessageRequest};
 use beehive_generated::pb::search::{SearchMessagesRequest, SearchMessagesResponse};
@@ -24,6 +25,9 @@ use sha2::{Digest, Sha256};
 
 /// How long the story waits for a mail or for the search index.
 const WAIT: Duration = Duration::from_secs(20);
+/// How long a send may still pass after a friendship ended: the message service caches a
+/// membership check for 2 s, plus room for a slow machine.
+const FRIENDSHIP_END_DELAY: Duration = Duration::from_secs(5);
 const SINGLE_CHAT: i32 = 1;
 const TEXT: i32 = 1;
 
@@ -71,6 +75,9 @@ pub async fn run(endpoints: &Endpoints, outbox: &Path, tag: &str) -> anyhow::Res
         .await?;
     story.search(&alice, &bob, conversation).await?;
     story.upload_and_dedup(&alice, &bob).await?;
+    story
+        .former_friend_cannot_send(&alice, &bob, conversation)
+        .await?;
     Ok(())
 }
 
@@ -349,6 +356,52 @@ impl Story {
             .await?
             .into_inner()
             .message_id)
+    }
+
+    /// After alice deletes bob as a friend, bob's sends to their single chat fail with
+    /// FAILED_PRECONDITION once the message service's membership cache expires.
+    async fn former_friend_cannot_send(
+        &self,
+        alice: &User,
+        bob: &User,
+        conversation: i64,
+    ) -> anyhow::Result<()> {
+        let delete = DeleteFriendRequest {
+            user_id: alice.id,
+            friend_id: bob.id,
+        };
+        self.clients
+            .friend(0)
+            .delete_friend(with_token(delete, &alice.token))
+            .await?;
+
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let request = SendMessageRequest {
+                conversation_id: conversation,
+                sender_id: bob.id,
+                content_type: TEXT,
+                content: "are we still friends?".to_owned(),
+                extra_data: String::new(),
+                client_msg_id: format!("after-delete-{attempt}"),
+            };
+            let sent = self
+                .clients
+                .message(0)
+                .send_message(with_token(request, &bob.token))
+                .await;
+            match sent {
+                Err(status) if status.code() == tonic::Code::FailedPrecondition => return Ok(()),
+                Err(status) => bail!("a send after the friendship ended gave {status:?}"),
+                Ok(_) if started.elapsed() > FRIENDSHIP_END_DELAY => bail!(
+                    "bob could still send {:?} after the friendship ended",
+                    started.elapsed()
+                ),
+                Ok(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
     }
 
     /// A retried send returns the first id; empty content is rejected and stores nothing.
