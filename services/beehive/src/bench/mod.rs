@@ -14,7 +14,7 @@ use anyhow::Context as _;
 
 use self::echo::EchoServer;
 use self::harness::{LoadOptions, LoadResult, Stop, run_load};
-use self::report::{BenchReport, ReportRow};
+use self::report::{BenchReport, LoginBound, ReportRow};
 use self::scenarios::Fixture;
 use crate::cli::{BenchArgs, Scenario};
 pub use crate::clients::connect_channels;
@@ -84,8 +84,15 @@ pub async fn run(args: BenchArgs, mut config: Config) -> anyhow::Result<()> {
         rows.push(row);
     }
 
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let login_bound = match rows.last() {
+        Some(row) if args.scenario == Scenario::Login => {
+            Some(measure_login_bound(config.auth.bcrypt_cost, cores, row.calls_per_second).await?)
+        }
+        _ => None,
+    };
     let report = BenchReport {
-        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        cores,
         concurrency: options.concurrency,
         connections,
         target: args
@@ -93,6 +100,7 @@ pub async fn run(args: BenchArgs, mut config: Config) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| "in-process".to_owned()),
         rows,
+        login_bound,
     };
     print!("{}", report.table());
     if let Some(path) = &args.json {
@@ -106,6 +114,56 @@ pub async fn run(args: BenchArgs, mut config: Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Times bcrypt at `cost` after the load has stopped: one hash alone, which gives the
+/// `cores ÷ hash time` ceiling, and `cores` threads hashing at once, which is what the machine
+/// delivers when every core hashes (less where the cores share execution units or other work
+/// runs). With `--target` the server's cost may differ from this process's configuration; pass
+/// the same `--config`.
+async fn measure_login_bound(
+    cost: u32,
+    cores: usize,
+    logins_per_second: f64,
+) -> anyhow::Result<LoginBound> {
+    const HASHES: u32 = 4;
+    let (single, parallel) = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        for _ in 0..HASHES {
+            bcrypt::hash("bench password", cost)?;
+        }
+        let single = started.elapsed();
+
+        let started = std::time::Instant::now();
+        let outcomes: Vec<_> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..cores)
+                .map(|_| {
+                    scope.spawn(move || {
+                        (0..HASHES).try_for_each(|_| bcrypt::hash("bench password", cost).map(drop))
+                    })
+                })
+                .collect();
+            workers.into_iter().map(|worker| worker.join()).collect()
+        });
+        let parallel = started.elapsed();
+        for outcome in outcomes {
+            outcome.map_err(|_| anyhow::anyhow!("a bcrypt timing thread panicked"))??;
+        }
+        Ok::<_, anyhow::Error>((single, parallel))
+    })
+    .await
+    .context("the bcrypt timing task failed")??;
+    let hash_secs = single.as_secs_f64() / f64::from(HASHES);
+    let bound = cores as f64 / hash_secs;
+    let parallel_rate = (cores as f64 * f64::from(HASHES)) / parallel.as_secs_f64();
+    Ok(LoginBound {
+        bcrypt_cost: cost,
+        hash_ms: hash_secs * 1e3,
+        logins_per_second: bound,
+        ratio: logins_per_second / bound,
+        parallel_hashes_per_second: parallel_rate,
+        parallel_ratio: logins_per_second / parallel_rate,
+    })
 }
 
 /// Measures the baseline: a bare tonic Health server in this process.

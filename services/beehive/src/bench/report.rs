@@ -64,6 +64,24 @@ pub struct BenchReport {
     pub connections: usize,
     pub target: String,
     pub rows: Vec<ReportRow>,
+    /// For `login`: what bcrypt alone allows on this machine, measured in the same run.
+    pub login_bound: Option<LoginBound>,
+}
+
+/// The login ceiling: every core hashing bcrypt without pause.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LoginBound {
+    pub bcrypt_cost: u32,
+    /// Mean time of one hash at `bcrypt_cost`, in milliseconds.
+    pub hash_ms: f64,
+    /// `cores / hash time`, in logins per second.
+    pub logins_per_second: f64,
+    /// The login row's calls/s divided by `logins_per_second`.
+    pub ratio: f64,
+    /// Hashes per second with every core hashing at once, measured in the same run.
+    pub parallel_hashes_per_second: f64,
+    /// The login row's calls/s divided by `parallel_hashes_per_second`.
+    pub parallel_ratio: f64,
 }
 
 impl BenchReport {
@@ -119,6 +137,19 @@ impl BenchReport {
                 errors
             );
         }
+        if let Some(bound) = &self.login_bound {
+            let _ = writeln!(
+                out,
+                "login bound: one bcrypt-{} hash takes {:.1} ms, so {} cores allow {:.2} logins/s; \
+                 measured {:.2} of that",
+                bound.bcrypt_cost, bound.hash_ms, self.cores, bound.logins_per_second, bound.ratio
+            );
+            let _ = writeln!(
+                out,
+                "             {} threads hashing at once reached {:.2} hashes/s; measured {:.2} of that",
+                self.cores, bound.parallel_hashes_per_second, bound.parallel_ratio
+            );
+        }
         out
     }
 }
@@ -165,6 +196,7 @@ mod tests {
             connections: 1,
             target: "in-process".to_owned(),
             rows: vec![ReportRow::new("echo", &failing, None)],
+            login_bound: None,
         };
         let table = report.table();
         assert!(table.contains("UNAVAILABLE=1"), "{table}");
