@@ -7,8 +7,8 @@ use beehive::cli::{Cli, Command, ServeArgs, UpArgs};
 use beehive::stack::{DiscoveryMode, Stack, StackOptions};
 use beehive_runtime::config::Config;
 
-/// mimalloc instead of the system allocator: glibc's per-thread arenas kept freed memory
-/// and spent a sixth of the send path's CPU in malloc and free (see BENCHMARKS.md).
+/// mimalloc instead of the system allocator: with glibc's, malloc and free took about a sixth
+/// of the server's CPU under the send benchmark (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
