@@ -16,6 +16,11 @@ pub const SERVICE_ROLE: &str = "service";
 pub const SERVICE_SUBJECT: &str = "service";
 /// Allowed clock difference between the issuing and the verifying process.
 pub const CLOCK_LEEWAY: Duration = Duration::from_secs(5);
+/// Tokens whose verification result is kept, so a client's repeated calls skip the HMAC and
+/// the claims' JSON decoding.
+const VERIFIED_CAPACITY: u64 = 10_000;
+/// How long a verified token stays in that cache; its expiry is still checked on every call.
+const VERIFIED_TTL: Duration = Duration::from_secs(300);
 
 /// Claims of a Beehive token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,6 +80,8 @@ pub struct Authenticator {
     decoding: DecodingKey,
     validation: Validation,
     ttl: Duration,
+    /// Tokens that passed [`Authenticator::verify`], with the caller and the `exp` claim.
+    verified: moka::sync::Cache<String, (Caller, u64)>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -97,6 +104,10 @@ impl Authenticator {
             decoding: DecodingKey::from_secret(secret).map_err(key_error)?,
             validation,
             ttl,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(VERIFIED_CAPACITY)
+                .time_to_live(VERIFIED_TTL)
+                .build(),
         })
     }
 
@@ -158,15 +169,28 @@ impl Authenticator {
     }
 
     /// Verifies `token` and returns the caller it identifies.
+    ///
+    /// A token verified before is answered from a cache keyed by the whole token text, so only
+    /// a byte-identical token matches; its expiry is checked again on every call.
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        if let Some((caller, exp)) = self.verified.get(token) {
+            let now = jsonwebtoken::get_current_timestamp();
+            if now <= exp.saturating_add(CLOCK_LEEWAY.as_secs()) {
+                return Ok(caller);
+            }
+            self.verified.invalidate(token);
+        }
         let claims = self.verify_claims(token)?;
-        match claims.role.as_deref() {
-            Some(SERVICE_ROLE) => Ok(Caller::Service),
-            Some(other) => Err(AuthError::Invalid(format!("unknown role `{other}`"))),
+        let caller = match claims.role.as_deref() {
+            Some(SERVICE_ROLE) => Caller::Service,
+            Some(other) => return Err(AuthError::Invalid(format!("unknown role `{other}`"))),
             None => claims.sub.parse::<i64>().map(Caller::User).map_err(|_| {
                 AuthError::Invalid(format!("subject `{}` is not a user id", claims.sub))
-            }),
-        }
+            })?,
+        };
+        self.verified
+            .insert(token.to_owned(), (caller.clone(), claims.exp));
+        Ok(caller)
     }
 }
 
@@ -198,6 +222,41 @@ mod tests {
         let token = auth.issue_user_token(42).ok();
         let caller = token.as_deref().map(|token| auth.verify(token).ok());
         assert_eq!(caller, Some(Some(Caller::User(42))));
+    }
+
+    #[test]
+    fn cached_token_only_matches_itself() {
+        let auth = authenticator(SECRET);
+        let token = auth.issue_user_token(42).unwrap_or_default();
+        assert_eq!(auth.verify(&token).ok(), Some(Caller::User(42)));
+        // The second call is answered from the cache of verified tokens.
+        assert_eq!(auth.verify(&token).ok(), Some(Caller::User(42)));
+        assert_eq!(
+            auth.verified.get(&token).map(|(caller, _)| caller),
+            Some(Caller::User(42))
+        );
+
+        let mut tampered = token.clone();
+        let last = tampered.pop().unwrap_or('A');
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(matches!(auth.verify(&tampered), Err(AuthError::Invalid(_))));
+        assert!(auth.verified.get(&tampered).is_none());
+    }
+
+    #[test]
+    fn expired_token_is_not_cached() {
+        let auth = authenticator(SECRET);
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: "42".to_owned(),
+            exp: now - 3600,
+            iat: now - 7200,
+            role: None,
+        };
+        let token = auth.sign_claims(&claims).unwrap_or_default();
+        assert!(matches!(auth.verify(&token), Err(AuthError::Expired)));
+        assert!(matches!(auth.verify(&token), Err(AuthError::Expired)));
+        assert!(auth.verified.get(&token).is_none());
     }
 
     #[test]
