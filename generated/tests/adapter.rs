@@ -323,6 +323,7 @@ async fn server_streaming_delivers_every_chunk() {
     let mut stream = client
         .download_file(tonic::Request::new(file::DownloadFileRequest {
             file_id: 5,
+            ..Default::default()
         }))
         .await
         .expect("the download starts");
@@ -340,6 +341,7 @@ async fn server_streaming_delivers_every_chunk() {
         client
             .download_file(tonic::Request::new(file::DownloadFileRequest {
                 file_id: 0,
+                ..Default::default()
             }))
             .await,
     );
