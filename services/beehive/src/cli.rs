@@ -29,6 +29,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// Applies every pending database migration and exits.
     Migrate,
+    /// Rebuilds the search index from the stored text messages. With the embedded index, stop
+    /// `beehive up` first: only one process may write the index.
+    Reindex(ReindexArgs),
     /// Prints a token on standard output, alone on its line.
     Token(TokenArgs),
 }
@@ -199,6 +202,16 @@ pub struct BenchArgs {
     /// Chitchat corpus whose messages the `search` scenario indexes first.
     #[arg(long, value_name = "PATH", default_value_os_t = crate::corpus::dataset_path())]
     pub dataset: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// Messages read from the database and indexed per batch.
+    #[arg(long, default_value_t = beehive_search::reindex::DEFAULT_BATCH_SIZE)]
+    pub batch_size: u64,
+    /// Folder of the embedded backends (overrides `data_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -31,6 +31,14 @@ async fn main() -> anyhow::Result<()> {
             init_tool_logs();
             beehive::stack::migrate_all(&config).await
         }
+        Command::Reindex(args) => {
+            init_tool_logs();
+            let mut config = config;
+            if let Some(dir) = args.data_dir {
+                config.data_dir = dir;
+            }
+            beehive::stack::reindex(&config, args.batch_size).await
+        }
         Command::Token(_) => {
             println!("{}", beehive::token::service_token(&config)?);
             Ok(())

@@ -236,6 +236,36 @@ pub async fn migrate_all(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `beehive reindex`: indexes every stored text message again, showing progress, then commits
+/// the index. Documents are replaced by message id, so a repeated run changes nothing.
+pub async fn reindex(config: &Config, batch_size: u64) -> anyhow::Result<()> {
+    let db = connect_database(config).await?;
+    migrate(&db, &[ServiceName::Message]).await?;
+    let mut description = Vec::new();
+    let engine = open_engine(config, &mut description).await?;
+    for (concern, backend) in &description {
+        eprintln!("{concern}: {backend}");
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{wide_bar} {pos}/{len} messages ({per_sec})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let done =
+        beehive_search::reindex::reindex(&db.connection, engine.as_ref(), batch_size, |progress| {
+            bar.set_length(progress.total);
+            bar.set_position(progress.indexed);
+        })
+        .await
+        .context("failed to rebuild the search index")?;
+    bar.finish_and_clear();
+    println!(
+        "indexed {} text messages from database `{}`",
+        done.indexed, db.name
+    );
+    Ok(())
+}
+
 /// Applies the pending migrations of the tables `services` own.
 pub async fn migrate(db: &Database, services: &[ServiceName]) -> anyhow::Result<()> {
     for service in services {

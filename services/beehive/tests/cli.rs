@@ -1,4 +1,4 @@
-//! The built `beehive` binary: its help and `token --service`. Having this test also makes
+//! The built `beehive` binary: its help, `token --service` and `reindex`. Having this test also makes
 //! `cargo test --workspace` build the binary that the distributed end-to-end test spawns.
 
 use std::process::Command;
@@ -20,7 +20,9 @@ fn help_lists_commands() {
     let output = beehive().arg("--help").output().unwrap();
     assert!(output.status.success());
     let help = String::from_utf8_lossy(&output.stdout);
-    for command in ["up", "serve", "replay", "bench", "migrate", "token"] {
+    for command in [
+        "up", "serve", "replay", "bench", "migrate", "reindex", "token",
+    ] {
         assert!(
             help.lines()
                 .any(|line| line.trim_start().starts_with(command)),
@@ -62,4 +64,77 @@ fn invalid_config_names_key() {
     assert!(output.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("auth.mode"), "{stderr}");
+}
+
+#[tokio::test]
+async fn reindex_rebuilds_search_index() {
+    use beehive_generated::entity::messages;
+    use beehive_generated::migration::MessageMigrator;
+    use beehive_runtime::db::{PoolOptions, connect};
+    use beehive_runtime::search::{SearchEngine, SearchQuery, TantivyEngine};
+    use sea_orm::{ActiveModelTrait, ActiveValue};
+
+    let data = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: data.path().to_owned(),
+        ..Config::default()
+    };
+    let db = connect(&config.database_url(), &PoolOptions::default())
+        .await
+        .unwrap();
+    db.migrate::<MessageMigrator>().await.unwrap();
+    let now = chrono::Utc::now();
+    let rows = [
+        (1, 1, "reindex walrus one"),
+        (2, 2, "walrus.png"),
+        (3, 1, "reindex walrus two"),
+    ];
+    for (seq, content_type, content) in rows {
+        messages::ActiveModel {
+            id: ActiveValue::NotSet,
+            conversation_id: ActiveValue::Set(7),
+            sender_id: ActiveValue::Set(1),
+            seq: ActiveValue::Set(seq),
+            content_type: ActiveValue::Set(content_type),
+            content: ActiveValue::Set(content.to_owned()),
+            extra_data: ActiveValue::Set(None),
+            status: ActiveValue::Set(0),
+            client_msg_id: ActiveValue::Set(None),
+            created_at: ActiveValue::Set(now),
+        }
+        .insert(&db.connection)
+        .await
+        .unwrap();
+    }
+    drop(db);
+
+    let output = beehive()
+        .arg("reindex")
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("indexed 2 text messages"),
+        "stdout: {stdout}"
+    );
+
+    let engine = TantivyEngine::open(data.path().join("search")).unwrap();
+    let query = SearchQuery {
+        keyword: "walrus".to_owned(),
+        conversation_ids: vec![7],
+        page: 1,
+        page_size: 10,
+    };
+    let page = engine.search(&query).await.unwrap();
+    assert_eq!(page.total, 2);
+    let mut found: Vec<i64> = page.hits.iter().map(|hit| hit.message_id).collect();
+    found.sort_unstable();
+    assert_eq!(found, vec![1, 3]);
 }
