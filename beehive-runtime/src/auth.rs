@@ -170,8 +170,8 @@ impl Authenticator {
 
     /// Verifies `token` and returns the caller it identifies.
     ///
-    /// A token verified before is answered from a cache keyed by the whole token text, so only
-    /// a byte-identical token matches; its expiry is checked again on every call.
+    /// A token verified before is read from a cache keyed by the whole token text, so only a
+    /// byte-identical token matches. Its expiry is still checked on every call.
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         if let Some((caller, exp)) = self.verified.get(token) {
             let now = jsonwebtoken::get_current_timestamp();
@@ -229,7 +229,7 @@ mod tests {
         let auth = authenticator(SECRET);
         let token = auth.issue_user_token(42).unwrap_or_default();
         assert_eq!(auth.verify(&token).ok(), Some(Caller::User(42)));
-        // The second call is answered from the cache of verified tokens.
+        // The second call reads the cache of verified tokens.
         assert_eq!(auth.verify(&token).ok(), Some(Caller::User(42)));
         assert_eq!(
             auth.verified.get(&token).map(|(caller, _)| caller),

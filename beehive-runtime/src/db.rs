@@ -10,7 +10,7 @@ use sea_orm_migration::MigratorTrait;
 
 /// How long a SQLite connection waits for another writer before failing with "database is locked".
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-/// Most connections of a SQLite file pool, whatever `max_connections` says. SQLite runs one
+/// Maximum connections of a SQLite file pool, whatever `max_connections` is. SQLite runs one
 /// writer at a time, and each connection keeps its own page cache and statement cache (about
 /// 5 MB each under the send benchmark), so more connections cost memory and gain nothing.
 pub const SQLITE_MAX_CONNECTIONS: u32 = 4;

@@ -149,9 +149,9 @@ where
 
 /// A presented token that does not identify a caller.
 struct TokenRejection {
-    /// What the caller may read.
+    /// Message sent to the caller.
     message: &'static str,
-    /// What goes to the log only (decoder details).
+    /// Decoder details, written to the log only.
     detail: String,
 }
 

@@ -339,7 +339,7 @@ impl FileService {
         )))
     }
 
-    /// The name `user_id` gave `file`, or `None` when the user has no upload of it.
+    /// Returns the name `user_id` gave `file`, or `None` when the user has no upload of it.
     async fn owner_name(
         &self,
         file: &files::Model,

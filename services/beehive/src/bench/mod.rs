@@ -116,11 +116,11 @@ pub async fn run(args: BenchArgs, mut config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Times bcrypt at `cost` after the load has stopped: one hash alone, which gives the
-/// `cores ÷ hash time` ceiling, and `cores` threads hashing at once, which is what the machine
-/// delivers when every core hashes (less where the cores share execution units or other work
-/// runs). With `--target` the server's cost may differ from this process's configuration; pass
-/// the same `--config`.
+/// Times bcrypt at `cost` after the load has stopped, in two ways. One hash alone gives the
+/// `cores ÷ hash time` ceiling. `cores` threads hashing at once give what the machine delivers
+/// when every core hashes, which is less where cores share execution units or other work runs.
+/// With `--target` the server's cost may differ from this process's configuration, so pass the
+/// same `--config`.
 async fn measure_login_bound(
     cost: u32,
     cores: usize,
