@@ -16,10 +16,10 @@ pub const SERVICE_ROLE: &str = "service";
 pub const SERVICE_SUBJECT: &str = "service";
 /// Allowed clock difference between the issuing and the verifying process.
 pub const CLOCK_LEEWAY: Duration = Duration::from_secs(5);
-/// Tokens whose verification result is kept, so a client's repeated calls skip the HMAC and
-/// the claims' JSON decoding.
+/// Maximum number of verified tokens kept, so a client's repeated calls skip the HMAC and the
+/// claims' JSON decoding.
 const VERIFIED_CAPACITY: u64 = 10_000;
-/// How long a verified token stays in that cache; its expiry is still checked on every call.
+/// How long a verified token stays in that cache. Its expiry is still checked on every call.
 const VERIFIED_TTL: Duration = Duration::from_secs(300);
 
 /// Claims of a Beehive token.
