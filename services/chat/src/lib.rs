@@ -32,7 +32,10 @@
 //! - Single chats: the creator is the owner (role 3) and the peer a member (role 1). The pair
 //!   key `"min:max"` is unique, so concurrent creations yield one conversation.
 //! - Groups need at least one member besides the owner; members need not be friends of the
-//!   owner; the limit `chat.max_group_members` counts the owner.
+//!   owner; the limit `chat.max_group_members` counts the owner. `AddMembers` counts the
+//!   members again inside a transaction that locks the group's row, so concurrent calls cannot
+//!   together exceed the limit. A call that would exceed it is INVALID_ARGUMENT on `user_ids`
+//!   and adds no one.
 //! - A member who joins later starts with a read marker at the newest message: history is
 //!   visible but not unread.
 //! - Adding, removing and renaming are for groups; on a single chat they are

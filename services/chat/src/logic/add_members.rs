@@ -4,10 +4,11 @@
 use std::collections::{BTreeSet, HashSet};
 
 use beehive_generated::chat::rpc;
-use beehive_generated::entity::conversation_members;
+use beehive_generated::entity::{conversation_members, conversations};
 use beehive_generated::pb::chat::{AddMembersRequest, CommonResponse};
 use beehive_runtime::{CallContext, Handle, ServiceError};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 
 use super::create_conversation::new_member;
 use crate::ROLE_MEMBER;
@@ -19,14 +20,11 @@ impl Handle<rpc::AddMembers> for crate::ChatService {
         request: AddMembersRequest,
     ) -> Result<CommonResponse, ServiceError> {
         let (conversation, _manager) = self.require_manager(&ctx, request.conversation_id).await?;
+        let max_members = self.config.max_group_members as usize;
 
-        let current: HashSet<i64> = conversation_members::Entity::find()
-            .filter(conversation_members::Column::ConversationId.eq(conversation.id))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|member| member.user_id)
-            .collect();
+        // A first check without the lock rejects the plain cases before any call to the user
+        // and message services.
+        let current = member_ids(&self.db, conversation.id).await?;
         let added: Vec<i64> = request
             .user_ids
             .iter()
@@ -38,16 +36,7 @@ impl Handle<rpc::AddMembers> for crate::ChatService {
         if added.is_empty() {
             return Ok(done("no new members"));
         }
-        let max_members = self.config.max_group_members as usize;
-        if current.len() + added.len() > max_members {
-            return Err(ServiceError::invalid(
-                "user_ids",
-                format!(
-                    "the group has {} members and holds at most {max_members}",
-                    current.len()
-                ),
-            ));
-        }
+        check_cap(current.len(), added.len(), max_members)?;
         let existing = self.users.existing(&ctx, &added).await?;
         if let Some(missing) = added.iter().find(|id| !existing.contains(id)) {
             return Err(ServiceError::not_found(format!("user {missing}")));
@@ -58,55 +47,82 @@ impl Handle<rpc::AddMembers> for crate::ChatService {
         for &user_id in &added {
             let stats = self.stats.stats(&ctx, user_id, &[conversation.id]).await?;
             let stats = stats.into_iter().next().unwrap_or_default();
-            rows.push(new_member(
+            let row = new_member(
                 conversation.id,
                 user_id,
                 ROLE_MEMBER,
                 stats.last_seq,
                 stats.sent_by_user,
-            ));
+            );
+            rows.push((user_id, row));
         }
-        let inserted = insert_members(&self.db, rows).await?;
+
+        // Concurrent calls on one group run this part one at a time. Each locks the group's
+        // row, counts the members again and inserts only while the group stays within the limit.
+        let txn = self.db.begin().await?;
+        lock_conversation(&txn, conversation.id).await?;
+        let current = member_ids(&txn, conversation.id).await?;
+        let rows: Vec<conversation_members::ActiveModel> = rows
+            .into_iter()
+            .filter(|(user_id, _)| !current.contains(user_id))
+            .map(|(_, row)| row)
+            .collect();
+        if rows.is_empty() {
+            return Ok(done("no new members"));
+        }
+        check_cap(current.len(), rows.len(), max_members)?;
+        let inserted = rows.len();
+        conversation_members::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+        txn.commit().await?;
         Ok(done(&format!("added {inserted} members")))
     }
 }
 
-/// Inserts member rows and returns how many were new. A row whose user a concurrent call added
-/// first is skipped, so two overlapping calls both succeed.
-///
-/// All rows go in one statement; only when that statement hits the unique key
-/// `(conversation_id, user_id)` are they inserted one by one, each skipping its own conflict.
-/// `INSERT … ON CONFLICT` is avoided because a SQLite connection whose cached schema predates
-/// the migration rejects its conflict target.
-async fn insert_members(
-    db: &DatabaseConnection,
-    rows: Vec<conversation_members::ActiveModel>,
-) -> Result<usize, DbErr> {
-    let count = rows.len();
-    match conversation_members::Entity::insert_many(rows.clone())
-        .exec(db)
-        .await
-    {
-        Ok(_) => return Ok(count),
-        Err(err) if !is_unique_violation(&err) => return Err(err),
-        Err(_) => {}
-    }
-    let mut inserted = 0;
-    for row in rows {
-        match conversation_members::Entity::insert(row)
-            .exec_without_returning(db)
-            .await
-        {
-            Ok(_) => inserted += 1,
-            Err(err) if is_unique_violation(&err) => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(inserted)
+/// Loads the user ids of a conversation's members.
+async fn member_ids<C: ConnectionTrait>(
+    conn: &C,
+    conversation_id: i64,
+) -> Result<HashSet<i64>, ServiceError> {
+    Ok(conversation_members::Entity::find()
+        .filter(conversation_members::Column::ConversationId.eq(conversation_id))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|member| member.user_id)
+        .collect())
 }
 
-fn is_unique_violation(err: &DbErr) -> bool {
-    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+/// Locks the conversation's row until the transaction ends, with an update that changes
+/// nothing. PostgreSQL and MySQL lock the row. SQLite takes its database write lock, and
+/// because this is the transaction's first statement it waits up to the busy timeout instead
+/// of failing on a stale snapshot.
+async fn lock_conversation<C: ConnectionTrait>(
+    conn: &C,
+    conversation_id: i64,
+) -> Result<(), ServiceError> {
+    conversations::Entity::update_many()
+        .col_expr(
+            conversations::Column::Id,
+            Expr::col(conversations::Column::Id),
+        )
+        .filter(conversations::Column::Id.eq(conversation_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Rejects with INVALID_ARGUMENT on `user_ids` when `adding` more members to `current` would
+/// exceed `max_members` (the owner counts).
+fn check_cap(current: usize, adding: usize, max_members: usize) -> Result<(), ServiceError> {
+    if current + adding > max_members {
+        return Err(ServiceError::invalid(
+            "user_ids",
+            format!("the group has {current} members and holds at most {max_members}"),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn done(message: &str) -> CommonResponse {
