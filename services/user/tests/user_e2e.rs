@@ -2,11 +2,13 @@
 
 mod support;
 
+use beehive_generated::model::users::UsersModel;
 use beehive_generated::pb::user::{
     GetUserInfoRequest, GetUsersByIdsRequest, LoginRequest, RegisterRequest, SendCodeRequest,
     UpdateOnlineStatusRequest, UpdateUserInfoRequest, VerifyCodeRequest, VerifyPasswordRequest,
 };
 use beehive_runtime::Caller;
+use beehive_runtime::cache::CacheAside;
 use std::net::IpAddr;
 
 use beehive_user::{OnlineState, login_failures_key, online_key};
@@ -786,3 +788,106 @@ async fn login_rate_limited_per_address() {
     assert!(codes[0].is_ok(), "{codes:?}");
     stack.stop().await;
 }
+
+async fn token_of_missing_user_rejected(stack: &Stack) {
+    let (rae, rae_token) = stack.register("rae").await;
+    let ghost = 999_999;
+    let ghost_token = stack
+        .authenticator
+        .issue_user_token(ghost)
+        .expect("ghost token");
+    let expected =
+        format!("unauthenticated: the token's user {ghost} does not exist; log in again");
+
+    let info = stack
+        .users
+        .get_user_info(stack.with_token(&ghost_token, GetUserInfoRequest { user_id: rae }))
+        .await;
+    assert_eq!(expect_code(info, Code::Unauthenticated), expected);
+    let own_info = stack
+        .users
+        .get_user_info(stack.with_token(&ghost_token, GetUserInfoRequest { user_id: ghost }))
+        .await;
+    assert_eq!(expect_code(own_info, Code::Unauthenticated), expected);
+    let batch = stack
+        .users
+        .get_users_by_ids(stack.with_token(
+            &ghost_token,
+            GetUsersByIdsRequest {
+                user_ids: vec![rae],
+            },
+        ))
+        .await;
+    assert_eq!(expect_code(batch, Code::Unauthenticated), expected);
+    let update = stack
+        .users
+        .update_user_info(stack.with_token(
+            &ghost_token,
+            UpdateUserInfoRequest {
+                user_id: ghost,
+                nickname: "Ghost".to_owned(),
+                avatar_url: String::new(),
+            },
+        ))
+        .await;
+    assert_eq!(expect_code(update, Code::Unauthenticated), expected);
+    let online = stack
+        .users
+        .update_online_status(stack.with_token(
+            &ghost_token,
+            UpdateOnlineStatusRequest {
+                user_id: ghost,
+                online: true,
+            },
+        ))
+        .await;
+    assert_eq!(expect_code(online, Code::Unauthenticated), expected);
+    let password = stack
+        .users
+        .verify_password(stack.with_token(
+            &ghost_token,
+            VerifyPasswordRequest {
+                user_id: ghost,
+                password: PASSWORD.to_owned(),
+            },
+        ))
+        .await;
+    assert_eq!(expect_code(password, Code::Unauthenticated), expected);
+
+    // The rejected calls wrote nothing.
+    assert_eq!(stack.count("SELECT COUNT(*) AS n FROM users").await, 1);
+    let ghost_online = stack.cache.get(&online_key(ghost)).await.expect("cache");
+    assert_eq!(ghost_online, None);
+
+    // A service asking about a missing user still gets NOT_FOUND.
+    let by_service = stack
+        .users
+        .get_user_info(stack.with_token(
+            &stack.service_token(),
+            GetUserInfoRequest { user_id: ghost },
+        ))
+        .await;
+    expect_code(by_service, Code::NotFound);
+
+    // The token of a user deleted through the users model stops working too.
+    let fine = stack
+        .users
+        .get_user_info(stack.with_token(&rae_token, GetUserInfoRequest { user_id: rae }))
+        .await;
+    assert!(fine.is_ok(), "{fine:?}");
+    let model = UsersModel::new(
+        stack.db.connection.clone(),
+        CacheAside::new(stack.cache.clone(), stack.db.name.clone()),
+    );
+    let row = model.find_one(rae).await.expect("find").expect("rae's row");
+    assert!(model.delete(&row).await.expect("delete"));
+    let deleted = stack
+        .users
+        .get_user_info(stack.with_token(&rae_token, GetUserInfoRequest { user_id: rae }))
+        .await;
+    assert_eq!(
+        expect_code(deleted, Code::Unauthenticated),
+        format!("unauthenticated: the token's user {rae} does not exist; log in again")
+    );
+}
+on_both_backends!(token_of_missing_user_rejected);

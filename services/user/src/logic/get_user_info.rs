@@ -11,11 +11,15 @@ impl Handle<rpc::GetUserInfo> for crate::UserService {
         ctx: CallContext,
         request: GetUserInfoRequest,
     ) -> Result<UserInfoResponse, ServiceError> {
+        // Reading one's own profile checks the token's user with the same lookup.
+        if ctx.user_id() != Some(request.user_id) {
+            self.require_token_user(&ctx).await?;
+        }
         let user = self
             .store
             .user_by_id(request.user_id)
             .await?
-            .ok_or_else(|| ServiceError::not_found(format!("user {}", request.user_id)))?;
+            .ok_or_else(|| crate::missing_user(&ctx, request.user_id))?;
 
         let online = self.store.is_online(user.id).await?;
 

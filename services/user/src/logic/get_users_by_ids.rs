@@ -14,6 +14,7 @@ impl Handle<rpc::GetUsersByIds> for crate::UserService {
         ctx: CallContext,
         request: GetUsersByIdsRequest,
     ) -> Result<UsersResponse, ServiceError> {
+        self.require_token_user(&ctx).await?;
         let mut seen = HashSet::new();
         let ids: Vec<i64> = request
             .user_ids

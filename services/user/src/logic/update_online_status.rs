@@ -15,7 +15,7 @@ impl Handle<rpc::UpdateOnlineStatus> for crate::UserService {
         ctx.require_acting_user("user_id", request.user_id)?;
 
         if self.store.user_by_id(request.user_id).await?.is_none() {
-            return Err(ServiceError::not_found(format!("user {}", request.user_id)));
+            return Err(crate::missing_user(&ctx, request.user_id));
         }
 
         let now = Utc::now().timestamp();

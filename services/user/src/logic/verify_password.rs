@@ -17,7 +17,7 @@ impl Handle<rpc::VerifyPassword> for crate::UserService {
             .store
             .user_by_id(request.user_id)
             .await?
-            .ok_or_else(|| ServiceError::not_found(format!("user {}", request.user_id)))?;
+            .ok_or_else(|| crate::missing_user(&ctx, request.user_id))?;
 
         let valid = self
             .hasher
