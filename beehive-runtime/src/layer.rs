@@ -18,6 +18,7 @@ use tracing::Instrument;
 use crate::auth::Authenticator;
 use crate::config::{AuthMode, Config};
 use crate::context::{CallContext, Caller};
+use crate::token_users::TokenUsers;
 
 /// Metadata key of the bearer token.
 pub const AUTHORIZATION: &str = "authorization";
@@ -43,6 +44,8 @@ pub enum CallerCheck {
 pub struct ContextLayer {
     check: CallerCheck,
     default_deadline: Duration,
+    /// Put into the extensions of calls with a user token, for [`crate::rpc`] to check.
+    token_users: Option<Arc<TokenUsers>>,
 }
 
 impl ContextLayer {
@@ -50,7 +53,14 @@ impl ContextLayer {
         Self {
             check,
             default_deadline,
+            token_users: None,
         }
+    }
+
+    /// Makes RPCs that need a caller check that a user token's user exists.
+    pub fn with_token_users(mut self, token_users: Option<Arc<TokenUsers>>) -> Self {
+        self.token_users = token_users;
+        self
     }
 
     /// Builds the layer from `auth.mode` and `server.default_deadline_ms`.
@@ -142,6 +152,9 @@ where
             remote_addr,
             rejected_token,
         };
+        if let (Caller::User(_), Some(token_users)) = (&ctx.caller, &self.layer.token_users) {
+            request.extensions_mut().insert(Arc::clone(token_users));
+        }
         request.extensions_mut().insert(ctx);
         self.inner.call(request).instrument(span)
     }

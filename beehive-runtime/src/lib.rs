@@ -28,6 +28,7 @@ pub mod shed;
 pub mod storage;
 pub mod telemetry;
 pub mod testing;
+pub mod token_users;
 pub mod trace;
 pub mod validate;
 

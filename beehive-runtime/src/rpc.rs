@@ -5,9 +5,11 @@
 //! compile error that names the RPC.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use crate::context::CallContext;
 use crate::error::ServiceError;
+use crate::token_users::TokenUsers;
 
 /// Who may call an RPC when `auth.mode` is `token`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +87,23 @@ pub fn check_access<R: Rpc>(ctx: &CallContext) -> Result<(), ServiceError> {
     }
 }
 
+/// Checks the access rule. For an RPC with [`Access::Authenticated`], it then checks that a
+/// user token's user exists, when the serving layers put a [`TokenUsers`] into the request.
+async fn check_caller<R: Rpc>(
+    ctx: &CallContext,
+    token_users: Option<&TokenUsers>,
+) -> Result<(), ServiceError> {
+    check_access::<R>(ctx)?;
+    match token_users {
+        Some(token_users) if R::ACCESS == Access::Authenticated => token_users.check(ctx).await,
+        _ => Ok(()),
+    }
+}
+
+fn token_users<T>(request: &tonic::Request<T>) -> Option<Arc<TokenUsers>> {
+    request.extensions().get::<Arc<TokenUsers>>().cloned()
+}
+
 /// Runs a unary RPC: context, access rule, validation, logic, error mapping, logs and metrics.
 ///
 /// Generated adapters call this from each tonic trait method, so the behaviour of every RPC of
@@ -99,8 +118,15 @@ where
     S: Handle<R>,
 {
     let ctx = call_context(&request);
+    let token_users = token_users(&request);
     let started = std::time::Instant::now();
-    let outcome = invoke::<R, S>(service, ctx.clone(), request.into_inner()).await;
+    let outcome = invoke::<R, S>(
+        service,
+        ctx.clone(),
+        token_users.as_deref(),
+        request.into_inner(),
+    )
+    .await;
     let code = match &outcome {
         Ok(_) => tonic::Code::Ok,
         Err(err) => err.code(),
@@ -120,6 +146,7 @@ where
 async fn invoke<R, S>(
     service: &S,
     ctx: CallContext,
+    token_users: Option<&TokenUsers>,
     request: R::Request,
 ) -> Result<R::Response, ServiceError>
 where
@@ -127,7 +154,7 @@ where
     R::Request: Validate,
     S: Handle<R>,
 {
-    check_access::<R>(&ctx)?;
+    check_caller::<R>(&ctx, token_users).await?;
     request.validate()?;
     let remaining = ctx.remaining();
     if remaining.is_zero() {
@@ -159,10 +186,11 @@ where
     use futures::StreamExt;
 
     let ctx = call_context(&request);
+    let token_users = token_users(&request);
     let started = std::time::Instant::now();
     let request = request.into_inner();
     let outcome = async {
-        check_access::<R>(&ctx)?;
+        check_caller::<R>(&ctx, token_users.as_deref()).await?;
         request.validate()?;
         service.handle(ctx.clone(), request).await
     }

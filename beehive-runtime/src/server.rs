@@ -28,6 +28,7 @@ use crate::decode_error::DecodeErrorLayer;
 use crate::discovery::{Discovery, DiscoveryError, Registration};
 use crate::layer::ContextLayer;
 use crate::shed::LoadShedLayer;
+use crate::token_users::TokenUsers;
 
 /// Longest time a shutdown waits for calls in flight before it stops them.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,6 +74,7 @@ pub struct ServerBuilder {
     descriptor_set: Option<Vec<u8>>,
     discovery: Option<Arc<dyn Discovery>>,
     authenticator: Option<Arc<Authenticator>>,
+    token_users: Option<Arc<TokenUsers>>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -98,6 +100,7 @@ impl ServerBuilder {
             descriptor_set: None,
             discovery: None,
             authenticator: None,
+            token_users: None,
         }
     }
 
@@ -124,6 +127,13 @@ impl ServerBuilder {
     /// Verifies tokens with this authenticator instead of one built from `auth.*`.
     pub fn authenticator(mut self, authenticator: Arc<Authenticator>) -> Self {
         self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// Rejects user tokens whose user does not exist on RPCs that need a caller, with
+    /// UNAUTHENTICATED; see [`crate::token_users`]. Without it such tokens are accepted.
+    pub fn token_users(mut self, token_users: Arc<TokenUsers>) -> Self {
+        self.token_users = Some(token_users);
         self
     }
 
@@ -209,7 +219,10 @@ impl ServerBuilder {
 
         let layers = tower::ServiceBuilder::new()
             .layer(LoadShedLayer::new(self.config.server.max_concurrent_calls))
-            .layer(ContextLayer::from_config(&self.config, authenticator))
+            .layer(
+                ContextLayer::from_config(&self.config, authenticator)
+                    .with_token_users(self.token_users.clone()),
+            )
             .layer(DecodeErrorLayer)
             .into_inner();
         let (stop_sender, stop) = oneshot::channel::<()>();
