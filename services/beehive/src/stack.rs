@@ -26,6 +26,7 @@ use beehive_runtime::search::{DEFAULT_INDEX, ElasticsearchEngine, SearchEngine, 
 use beehive_runtime::server::{RunningServer, ServerBuilder};
 use beehive_runtime::storage::{FileStore, LocalStore};
 use beehive_runtime::telemetry::AdminServer;
+use beehive_runtime::token_users::{TOKEN_USERS_TTL, TokenUsers};
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
@@ -315,6 +316,15 @@ impl Stack {
             .service_token()
             .context("failed to sign the service token")?;
         let limits = MessageLimits::both(config.max_message_bytes());
+        // Every service but the user service, which reads its own table, looks a token's user
+        // up through the user service's GetUsersByIds.
+        let token_users = Arc::new(TokenUsers::new(
+            Arc::new(beehive_chat::GrpcUsers::new(
+                beehive_generated::user::UserClient::with_limits(factory.channel("user"), limits),
+                Some(service_token.clone()),
+            )),
+            TOKEN_USERS_TTL,
+        ));
 
         let mut stack = Self {
             servers: Vec::new(),
@@ -332,6 +342,7 @@ impl Stack {
             service_token: &service_token,
             limits,
             discovery: &discovery,
+            token_users: &token_users,
         };
         for service in &options.services {
             match context.start(*service, &mut stack.background).await {
@@ -438,14 +449,19 @@ struct ServiceContext<'a> {
     service_token: &'a str,
     limits: MessageLimits,
     discovery: &'a Arc<dyn Discovery>,
+    token_users: &'a Arc<TokenUsers>,
 }
 
 impl ServiceContext<'_> {
     fn builder(&self, service: ServiceName) -> ServerBuilder {
-        ServerBuilder::new(Arc::clone(&self.config), service.as_str())
+        let builder = ServerBuilder::new(Arc::clone(&self.config), service.as_str())
             .descriptor_set(beehive_generated::FILE_DESCRIPTOR_SET)
             .discovery(Arc::clone(self.discovery))
-            .authenticator(Arc::clone(self.authenticator))
+            .authenticator(Arc::clone(self.authenticator));
+        match service {
+            ServiceName::User => builder,
+            _ => builder.token_users(Arc::clone(self.token_users)),
+        }
     }
 
     fn token(&self) -> Option<String> {

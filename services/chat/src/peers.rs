@@ -10,6 +10,7 @@ use beehive_generated::pb::message::{ConversationStats, GetConversationStatsRequ
 use beehive_generated::pb::user::GetUsersByIdsRequest;
 use beehive_generated::user::UserClient;
 use beehive_runtime::client::{outgoing, outgoing_as_service};
+use beehive_runtime::token_users::UserDirectory;
 use beehive_runtime::{CallContext, ServiceError};
 
 /// Most user ids one `GetUsersByIds` call takes.
@@ -125,6 +126,15 @@ impl Users for GrpcUsers {
             found.extend(response.users.iter().map(|user| user.user_id));
         }
         Ok(found)
+    }
+}
+
+/// Lets every server of a deployment check that a token's user exists (see
+/// [`beehive_runtime::token_users`]).
+#[async_trait]
+impl UserDirectory for GrpcUsers {
+    async fn user_exists(&self, ctx: &CallContext, user_id: i64) -> Result<bool, ServiceError> {
+        Ok(self.existing(ctx, &[user_id]).await?.contains(&user_id))
     }
 }
 

@@ -34,8 +34,8 @@
 //!   caller. The lookup goes through the cached `users` model, so a repeated call costs a cache
 //!   read, and a missing user is cached as a not-found placeholder. A row deleted by hand,
 //!   bypassing the model, stays visible until its cache entry expires.
-//!   NOTE: the other services do not run this check, so they accept such a token until it
-//!   expires.
+//!   The other services check the same through `beehive_runtime::token_users` when their
+//!   server is given one, as the `beehive` binary does.
 
 beehive_generated::user_logic_modules!();
 
@@ -53,6 +53,7 @@ use beehive_runtime::cache::Cache;
 use beehive_runtime::config::Config;
 use beehive_runtime::mail::Mailer;
 use beehive_runtime::rate_limit::RateLimiter;
+use beehive_runtime::token_users::missing_token_user;
 use beehive_runtime::{CallContext, ServiceError};
 use sea_orm::DatabaseConnection;
 
@@ -134,12 +135,6 @@ fn missing_user(ctx: &CallContext, user_id: i64) -> ServiceError {
     } else {
         ServiceError::not_found(format!("user {user_id}"))
     }
-}
-
-fn missing_token_user(user_id: i64) -> ServiceError {
-    ServiceError::unauthenticated(format!(
-        "the token's user {user_id} does not exist; log in again"
-    ))
 }
 
 /// Normalises an email for storage and lookup.
