@@ -34,6 +34,10 @@ pub enum Command {
     Reindex(ReindexArgs),
     /// Prints a token on standard output, alone on its line.
     Token(TokenArgs),
+    /// Serves the bench baseline (bare tonic Health) on a free loopback port, prints the
+    /// address, and stops when standard input closes. `beehive bench` starts it.
+    #[command(hide = true)]
+    EchoServer,
 }
 
 #[derive(Debug, Args)]
@@ -202,6 +206,39 @@ pub struct BenchArgs {
     /// Chitchat corpus whose messages the `search` scenario indexes first.
     #[arg(long, value_name = "PATH", default_value_os_t = crate::corpus::dataset_path())]
     pub dataset: PathBuf,
+
+    /// Where the echo baseline server runs. `own-process` starts it as a child process, so
+    /// that it pays the same cross-process costs as a `--target` server; `in-process` runs it
+    /// beside the load generator, like the deployment started without `--target`. Defaults to
+    /// `own-process` with `--target` and `in-process` without.
+    #[arg(long, value_name = "WHERE")]
+    pub baseline: Option<BaselinePlace>,
+}
+
+/// Where `beehive bench` runs its echo baseline server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BaselinePlace {
+    InProcess,
+    OwnProcess,
+}
+
+impl BaselinePlace {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProcess => "in-process",
+            Self::OwnProcess => "own-process",
+        }
+    }
+}
+
+impl BenchArgs {
+    /// The baseline's place: as given, else beside the scenario's server.
+    pub fn baseline_place(&self) -> BaselinePlace {
+        self.baseline.unwrap_or(match self.target {
+            Some(_) => BaselinePlace::OwnProcess,
+            None => BaselinePlace::InProcess,
+        })
+    }
 }
 
 #[derive(Debug, Args)]

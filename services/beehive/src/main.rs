@@ -39,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
             }
             beehive::stack::reindex(&config, args.batch_size).await
         }
+        Command::EchoServer => beehive::bench::echo::serve_until_stdin_closes().await,
         Command::Token(_) => {
             println!("{}", beehive::token::service_token(&config)?);
             Ok(())

@@ -138,3 +138,42 @@ async fn reindex_rebuilds_search_index() {
     found.sort_unstable();
     assert_eq!(found, vec![1, 3]);
 }
+
+#[test]
+fn bench_baseline_runs_in_its_own_process() {
+    let output = beehive()
+        .args([
+            "bench",
+            "echo",
+            "--baseline",
+            "own-process",
+            "--calls",
+            "300",
+            "--warmup",
+            "0s",
+            "--concurrency",
+            "4",
+            "--connections",
+            "1",
+            "--json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let json_start = stdout.find('{').expect("no JSON report on stdout");
+    let report: serde_json::Value = serde_json::from_str(&stdout[json_start..]).unwrap();
+    assert_eq!(report["baseline"], "own-process");
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["scenario"], "echo");
+    assert_eq!(rows[0]["calls"], 300);
+    assert_eq!(rows[0]["errors"], serde_json::json!({}));
+    let rss = rows[0]["server_rss"]["current_bytes"].as_u64().unwrap();
+    assert!(rss > 0, "no RSS read from the echo-server child");
+}

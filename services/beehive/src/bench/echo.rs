@@ -2,10 +2,14 @@
 //! service, called with `Check`. Every scenario is reported as a ratio to it.
 
 use std::net::SocketAddr;
+use std::process::Stdio;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -62,6 +66,80 @@ impl Drop for EchoServer {
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Time a child baseline server has to print its address, and then to exit once asked.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `beehive echo-server` subcommand: serves the baseline, prints its address on standard
+/// output, and stops when standard input closes (so it ends with the process that started it).
+pub async fn serve_until_stdin_closes() -> anyhow::Result<()> {
+    let server = EchoServer::start().await?;
+    let mut stdout = tokio::io::stdout();
+    stdout
+        .write_all(format!("{}\n", server.addr).as_bytes())
+        .await?;
+    stdout.flush().await?;
+    let mut sink = Vec::new();
+    // Returns at end of input or on a read error: either way the parent is gone.
+    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    server.stop().await;
+    Ok(())
+}
+
+/// A baseline server running in a child `beehive echo-server` process.
+pub struct EchoProcess {
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl EchoProcess {
+    /// Starts this executable as `beehive echo-server` and reads the address it serves on.
+    pub async fn start() -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("failed to find the beehive executable")?;
+        let mut child = Command::new(&exe)
+            .arg("echo-server")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("failed to start {} echo-server", exe.display()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .context("the echo-server child has no standard output")?;
+        let mut line = String::new();
+        let read = tokio::time::timeout(CHILD_TIMEOUT, BufReader::new(stdout).read_line(&mut line))
+            .await
+            .context("the echo-server child did not print its address within 10 s")?
+            .context("failed to read the echo-server child's address")?;
+        if read == 0 {
+            anyhow::bail!("the echo-server child exited before printing its address");
+        }
+        let addr = line
+            .trim()
+            .parse()
+            .with_context(|| format!("the echo-server child printed `{}`", line.trim()))?;
+        Ok(Self { addr, child })
+    }
+
+    /// The child's process id, for its RSS.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Closes the child's standard input and waits for it to exit, killing it after a timeout.
+    pub async fn stop(mut self) {
+        drop(self.child.stdin.take());
+        if tokio::time::timeout(CHILD_TIMEOUT, self.child.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the echo-server child did not exit; killing it");
+            let _ = self.child.kill().await;
         }
     }
 }

@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use self::echo::EchoServer;
+use self::echo::{EchoProcess, EchoServer};
 use self::harness::{LoadOptions, LoadResult, Stop, run_load};
 use self::report::{BenchReport, LoginBound, ReportRow};
 use self::scenarios::Fixture;
-use crate::cli::{BenchArgs, Scenario};
+use crate::cli::{BaselinePlace, BenchArgs, Scenario};
 pub use crate::clients::connect_channels;
 use crate::clients::{Clients, Endpoints};
 use crate::rss;
@@ -37,8 +37,9 @@ pub async fn run(args: BenchArgs, mut config: Config) -> anyhow::Result<()> {
     };
     let connections = args.connections.max(1);
 
-    let baseline = measure_echo(&options, connections).await?;
-    let baseline = ReportRow::new(Scenario::Echo.as_str(), &baseline, rss::read(None));
+    let place = args.baseline_place();
+    let (baseline, baseline_rss) = measure_echo(&options, connections, place).await?;
+    let baseline = ReportRow::new(Scenario::Echo.as_str(), &baseline, baseline_rss);
     let mut rows = vec![baseline.clone()];
 
     if args.scenario != Scenario::Echo {
@@ -99,6 +100,7 @@ pub async fn run(args: BenchArgs, mut config: Config) -> anyhow::Result<()> {
             .target
             .clone()
             .unwrap_or_else(|| "in-process".to_owned()),
+        baseline: place.as_str().to_owned(),
         rows,
         login_bound,
     };
@@ -166,13 +168,34 @@ async fn measure_login_bound(
     })
 }
 
-/// Measures the baseline: a bare tonic Health server in this process.
-async fn measure_echo(options: &LoadOptions, connections: usize) -> anyhow::Result<LoadResult> {
-    let server = EchoServer::start().await?;
-    let channels = connect_channels(&format!("http://{}", server.addr), connections).await?;
-    let result = run_load(Scenario::Echo.as_str(), echo::check_call(channels), options).await;
-    server.stop().await;
-    Ok(result)
+/// Measures the baseline, a bare tonic Health server, in this process or in a child process,
+/// and reads the RSS of the process it ran in.
+async fn measure_echo(
+    options: &LoadOptions,
+    connections: usize,
+    place: BaselinePlace,
+) -> anyhow::Result<(LoadResult, Option<rss::Rss>)> {
+    match place {
+        BaselinePlace::InProcess => {
+            let server = EchoServer::start().await?;
+            let channels =
+                connect_channels(&format!("http://{}", server.addr), connections).await?;
+            let result =
+                run_load(Scenario::Echo.as_str(), echo::check_call(channels), options).await;
+            server.stop().await;
+            Ok((result, rss::read(None)))
+        }
+        BaselinePlace::OwnProcess => {
+            let server = EchoProcess::start().await?;
+            let channels =
+                connect_channels(&format!("http://{}", server.addr), connections).await?;
+            let result =
+                run_load(Scenario::Echo.as_str(), echo::check_call(channels), options).await;
+            let server_rss = server.pid().and_then(|pid| rss::read(Some(pid)));
+            server.stop().await;
+            Ok((result, server_rss))
+        }
+    }
 }
 
 /// Builds the fixture, then measures `args.scenario` and reads the server's RSS.

@@ -63,6 +63,8 @@ pub struct BenchReport {
     pub concurrency: usize,
     pub connections: usize,
     pub target: String,
+    /// Where the echo baseline server ran: `in-process` or `own-process`.
+    pub baseline: String,
     pub rows: Vec<ReportRow>,
     /// For `login`: what bcrypt alone allows on this machine, measured in the same run.
     pub login_bound: Option<LoginBound>,
@@ -90,8 +92,8 @@ impl BenchReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{} cores, {} concurrent clients over {} connections, target {}",
-            self.cores, self.concurrency, self.connections, self.target
+            "{} cores, {} concurrent clients over {} connections, target {}, baseline {}",
+            self.cores, self.concurrency, self.connections, self.target, self.baseline
         );
         let _ = writeln!(
             out,
@@ -195,6 +197,7 @@ mod tests {
             concurrency: 4,
             connections: 1,
             target: "in-process".to_owned(),
+            baseline: "in-process".to_owned(),
             rows: vec![ReportRow::new("echo", &failing, None)],
             login_bound: None,
         };
