@@ -220,6 +220,7 @@ on_both_caches!(
     update_on_mysql,
     delete_invalidates_every_key,
     invalidation_runs_after_commit,
+    decoded_rows_follow_the_cached_text,
 );
 
 async fn keys_name_database_table_column_value(kind: CacheKind) {
@@ -252,6 +253,42 @@ async fn keys_name_database_table_column_value(kind: CacheKind) {
         let row: users::Model = serde_json::from_str(&json).unwrap();
         assert_eq!(row, alice);
     }
+    env.drop().await;
+}
+
+/// A model keeps decoded rows beside the cache, but only returns one while the cache holds its
+/// exact text: a row written to the cache by another process, or removed by it, is seen at once.
+async fn decoded_rows_follow_the_cached_text(kind: CacheKind) {
+    let Some(env) = sqlite_env(kind).await else {
+        return;
+    };
+    let alice = env.insert_user("alice").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        env.users.find_one(alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        env.users.find_one(alice.id).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(env.statements.user_selects(), 1);
+
+    // Another process caches a newer version of the row.
+    let mut renamed = alice.clone();
+    renamed.nickname = "Alice Liddell".to_owned();
+    let key = env.key("id", &alice.id.to_string());
+    let json = serde_json::to_string(&renamed).unwrap();
+    env.cache
+        .set(&key, &json, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(env.users.find_one(alice.id).await.unwrap(), Some(renamed));
+
+    // Another process drops the key: the database answers again, not the decoded copy.
+    env.cache.delete(std::slice::from_ref(&key)).await.unwrap();
+    assert_eq!(env.users.find_one(alice.id).await.unwrap(), Some(alice));
+    assert_eq!(env.statements.user_selects(), 2);
     env.drop().await;
 }
 

@@ -49,18 +49,34 @@ pub trait CachedEntity: EntityTrait {
     fn cache_keys(cache: &CacheAside, row: &Self::Model) -> Vec<String>;
 }
 
+/// Most decoded rows a [`ModelStore`] keeps beside the cache.
+pub const MAX_DECODED_ROWS: u64 = 10_000;
+
+/// A row decoded from the cached text `json`.
+struct Decoded<M> {
+    json: Arc<str>,
+    row: M,
+}
+
 /// Reads and writes rows of `E` through the cache.
-pub struct ModelStore<E> {
+///
+/// The cache holds rows as JSON text, one format for moka and Redis. Each store also keeps the
+/// rows it decoded last, by key, with the text they came from: a hit whose text is the same
+/// reuses the decoded row. The cache stays the only source: a decoded row is returned only
+/// while the cache returns exactly its text.
+pub struct ModelStore<E: EntityTrait> {
     db: DatabaseConnection,
     cache: CacheAside,
+    decoded: moka::sync::Cache<String, Arc<Decoded<E::Model>>>,
     entity: PhantomData<fn() -> E>,
 }
 
-impl<E> Clone for ModelStore<E> {
+impl<E: EntityTrait> Clone for ModelStore<E> {
     fn clone(&self) -> Self {
         Self {
             db: self.db.clone(),
             cache: self.cache.clone(),
+            decoded: self.decoded.clone(),
             entity: PhantomData,
         }
     }
@@ -76,6 +92,7 @@ where
         Self {
             db,
             cache,
+            decoded: moka::sync::Cache::new(MAX_DECODED_ROWS),
             entity: PhantomData,
         }
     }
@@ -112,12 +129,24 @@ where
             .await
             .map_err(ModelError::Database)?;
         let Some(json) = json else { return Ok(None) };
-        match serde_json::from_str(&json) {
-            Ok(row) => Ok(Some(row)),
+        if let Some(decoded) = self.decoded.get(&key)
+            && decoded.json == json
+        {
+            return Ok(Some(decoded.row.clone()));
+        }
+        match serde_json::from_str::<E::Model>(&json) {
+            Ok(row) => {
+                let decoded = Decoded {
+                    json,
+                    row: row.clone(),
+                };
+                self.decoded.insert(key, Arc::new(decoded));
+                Ok(Some(row))
+            }
             Err(error) => {
                 // A row cached by an older build of the model: drop it and read the database.
                 tracing::warn!(key, error = %error, "cached row does not decode; reading the database");
-                self.cache.invalidate(vec![key]).await;
+                self.invalidate_keys(vec![key]).await;
                 Ok(query().one(&self.db).await?)
             }
         }
@@ -164,7 +193,7 @@ where
         let mut keys = E::cache_keys(&self.cache, old);
         keys.extend(E::cache_keys(&self.cache, &current));
         keys.extend(E::cache_keys(&self.cache, &updated));
-        self.cache.invalidate(keys).await;
+        self.invalidate_keys(keys).await;
         Ok(updated)
     }
 
@@ -181,14 +210,22 @@ where
         if let Some(current) = &current {
             keys.extend(E::cache_keys(&self.cache, current));
         }
-        self.cache.invalidate(keys).await;
+        self.invalidate_keys(keys).await;
         Ok(current.is_some())
     }
 
     /// Removes every cached key of `row`; call it after committing a write to the row made
     /// outside this store (for example in a transaction with other tables).
     pub async fn invalidate(&self, row: &E::Model) {
-        self.cache.invalidate(E::cache_keys(&self.cache, row)).await;
+        self.invalidate_keys(E::cache_keys(&self.cache, row)).await;
+    }
+
+    /// Removes `keys` from the cache and forgets their decoded rows.
+    async fn invalidate_keys(&self, keys: Vec<String>) {
+        for key in &keys {
+            self.decoded.invalidate(key);
+        }
+        self.cache.invalidate(keys).await;
     }
 }
 
