@@ -34,17 +34,69 @@ use crate::error::BoxError;
 pub const HASH_KEY: &str = "x-beehive-hash-key";
 
 /// The endpoints of one service at one moment, with the hash ring built over them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Snapshot {
     endpoints: Vec<Arc<Endpoint>>,
     ring: ring::Ring,
+    /// The discovery watch, marked as seen at the version these endpoints were built from, so
+    /// `has_changed` on it returns whether discovery has published a newer set since.
+    watch: EndpointWatch,
+    /// Whether discovery had closed the watch when it was read: no newer set can follow.
+    closed: bool,
+}
+
+impl Snapshot {
+    /// Reads the current set from `watch` and builds the endpoints, reusing the connections
+    /// and load of those in `previous` whose address stays.
+    fn build(service: &str, mut watch: EndpointWatch, previous: &[Arc<Endpoint>]) -> Self {
+        let addresses = watch.borrow_and_update().clone();
+        let closed = watch.has_changed().is_err();
+        let mut existing: HashMap<&str, &Arc<Endpoint>> = previous
+            .iter()
+            .map(|endpoint| (endpoint.address(), endpoint))
+            .collect();
+        let mut endpoints = Vec::with_capacity(addresses.len());
+        for address in addresses.iter() {
+            match existing.remove(address.as_str()) {
+                Some(endpoint) => endpoints.push(endpoint.clone()),
+                None => match Endpoint::connect(address) {
+                    Ok(endpoint) => endpoints.push(endpoint),
+                    Err(err) => {
+                        tracing::warn!(%service, %address, error = %err, "skipped an invalid endpoint address");
+                    }
+                },
+            }
+        }
+        let unchanged = existing.is_empty() && endpoints.len() == previous.len();
+        if !unchanged {
+            tracing::info!(%service, endpoints = ?addresses, "endpoint set changed");
+        }
+        let ring = ring::Ring::new(&endpoints);
+        Self {
+            endpoints,
+            ring,
+            watch,
+            closed,
+        }
+    }
+
+    /// Returns whether discovery has published a set newer than this snapshot. A closed watch
+    /// counts as newer once, so the last set sent before closing is read.
+    fn is_stale(&self) -> bool {
+        match self.watch.has_changed() {
+            Ok(changed) => changed,
+            Err(_) => !self.closed,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Shared {
     service: String,
     policy: BalancerKind,
-    watch: Mutex<EndpointWatch>,
+    /// Held while a stale snapshot is replaced, so each discovery change is applied once and
+    /// callers that find the snapshot stale wait for the new one.
+    rebuild: Mutex<()>,
     snapshot: RwLock<Arc<Snapshot>>,
     next: AtomicUsize,
     breaker: Breaker,
@@ -57,32 +109,31 @@ pub struct Balanced {
 }
 
 impl Balanced {
-    /// Balances calls to `service` over the endpoints `watch` reports, with `policy`.
+    /// Balances calls to `service` over the endpoints `watch` reports, with `policy`. Must be
+    /// called inside a Tokio runtime.
     pub fn new(
         service: &str,
         watch: EndpointWatch,
         policy: BalancerKind,
         breaker: BreakerConfig,
     ) -> Self {
+        let snapshot = Snapshot::build(service, watch, &[]);
         let shared = Shared {
             service: service.to_owned(),
             policy,
-            watch: Mutex::new(watch),
-            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            rebuild: Mutex::new(()),
+            snapshot: RwLock::new(Arc::new(snapshot)),
             next: AtomicUsize::new(0),
             breaker: Breaker::new(breaker),
         };
-        let balanced = Self {
+        Self {
             shared: Arc::new(shared),
-        };
-        balanced.refresh(true);
-        balanced
+        }
     }
 
     /// Returns the endpoints in use now.
     pub fn endpoints(&self) -> Vec<Arc<Endpoint>> {
-        self.refresh(false);
-        self.snapshot().endpoints.clone()
+        self.current().endpoints.clone()
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
@@ -93,48 +144,38 @@ impl Balanced {
             .clone()
     }
 
-    /// Rebuilds the snapshot when discovery reported a change, keeping the connections and load
-    /// of endpoints that stay.
-    fn refresh(&self, force: bool) {
-        let Ok(mut watch) = self.shared.watch.try_lock() else {
-            return;
-        };
-        if !force && !watch.has_changed().unwrap_or(false) {
-            return;
+    /// Returns a snapshot at least as new as the set discovery had published when this was
+    /// called. While nothing changed this costs a read lock and an atomic load. After a change
+    /// the first caller rebuilds the snapshot and the others wait for it, because a caller that
+    /// went on with the old snapshot could find no instances while discovery lists some.
+    fn current(&self) -> Arc<Snapshot> {
+        let snapshot = self.snapshot();
+        if !snapshot.is_stale() {
+            return snapshot;
         }
-        let addresses = watch.borrow_and_update().clone();
-        drop(watch);
-
-        let current = self.snapshot();
-        let mut existing: HashMap<&str, &Arc<Endpoint>> = current
-            .endpoints
-            .iter()
-            .map(|endpoint| (endpoint.address(), endpoint))
-            .collect();
-        let mut endpoints = Vec::with_capacity(addresses.len());
-        for address in addresses.iter() {
-            match existing.remove(address.as_str()) {
-                Some(endpoint) => endpoints.push(endpoint.clone()),
-                None => match Endpoint::connect(address) {
-                    Ok(endpoint) => endpoints.push(endpoint),
-                    Err(err) => {
-                        tracing::warn!(service = %self.shared.service, %address, error = %err, "skipped an invalid endpoint address");
-                    }
-                },
-            }
+        // The rebuild only creates lazily connected channels, so blocking on this lock is
+        // short even inside the runtime.
+        let _rebuilding = self
+            .shared
+            .rebuild
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let snapshot = self.snapshot();
+        if !snapshot.is_stale() {
+            // Another caller rebuilt it while this one waited.
+            return snapshot;
         }
-        let ring = ring::Ring::new(&endpoints);
-        tracing::info!(
-            service = %self.shared.service,
-            endpoints = ?addresses,
-            "endpoint set changed"
-        );
+        let rebuilt = Arc::new(Snapshot::build(
+            &self.shared.service,
+            snapshot.watch.clone(),
+            &snapshot.endpoints,
+        ));
         *self
             .shared
             .snapshot
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Arc::new(Snapshot { endpoints, ring });
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&rebuilt);
+        rebuilt
     }
 
     /// Chooses the endpoint for one call; `None` when the service has no endpoints.
@@ -199,9 +240,8 @@ impl tower::Service<http::Request<Body>> for Balanced {
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        self.refresh(false);
         let shared = self.shared.clone();
-        let snapshot = self.snapshot();
+        let snapshot = self.current();
         let hash_key = request
             .headers()
             .get(HASH_KEY)
@@ -302,5 +342,138 @@ fn response_code<B>(response: &http::Response<B>) -> tonic::Code {
         Some(status) => status.code(),
         None if response.status().is_success() => tonic::Code::Ok,
         None => tonic::Code::Unavailable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::sync::Barrier;
+
+    use super::*;
+    use crate::discovery::{Discovery, StaticDiscovery};
+
+    const CALLERS: usize = 8;
+    const ROUNDS: usize = 200;
+    const ADDRESS: &str = "127.0.0.1:9";
+
+    /// Registers `ADDRESS` in a balancer that started empty, then releases `CALLERS` threads at
+    /// once, each running `lookup`, and returns the addresses each of them found.
+    fn concurrent_lookups(
+        runtime: &tokio::runtime::Runtime,
+        lookup: fn(&Balanced) -> Vec<String>,
+    ) -> Vec<Vec<String>> {
+        let _entered = runtime.enter();
+        let discovery = StaticDiscovery::empty();
+        let balanced = Balanced::new(
+            "chat",
+            discovery.watch("chat"),
+            BalancerKind::P2c,
+            BreakerConfig::default(),
+        );
+        assert!(balanced.endpoints().is_empty());
+        discovery.set("chat", [ADDRESS.to_owned()]);
+
+        let start = Barrier::new(CALLERS);
+        std::thread::scope(|scope| {
+            let callers: Vec<_> = (0..CALLERS)
+                .map(|_| {
+                    let balanced = balanced.clone();
+                    let start = &start;
+                    scope.spawn(move || {
+                        let _entered = runtime.enter();
+                        start.wait();
+                        lookup(&balanced)
+                    })
+                })
+                .collect();
+            callers
+                .into_iter()
+                .map(|caller| caller.join().unwrap_or_else(|_| panic!("caller panicked")))
+                .collect()
+        })
+    }
+
+    fn assert_all_found(lookup: fn(&Balanced) -> Vec<String>) {
+        let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|err| panic!("{err}"));
+        for round in 0..ROUNDS {
+            let found = concurrent_lookups(&runtime, lookup);
+            assert_eq!(found.len(), CALLERS, "round {round}");
+            for (caller, addresses) in found.iter().enumerate() {
+                assert_eq!(
+                    addresses,
+                    &vec![ADDRESS.to_owned()],
+                    "round {round}, caller {caller}"
+                );
+            }
+        }
+    }
+
+    fn addresses(endpoints: &[Arc<Endpoint>]) -> Vec<String> {
+        endpoints
+            .iter()
+            .map(|endpoint| endpoint.address().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn concurrent_endpoints_see_new_instance() {
+        assert_all_found(|balanced| addresses(&balanced.endpoints()));
+    }
+
+    #[test]
+    fn concurrent_picks_see_new_instance() {
+        // The same lookup `call` makes before sending.
+        assert_all_found(|balanced| {
+            let snapshot = balanced.current();
+            balanced
+                .pick(&snapshot, None)
+                .map(|endpoint| endpoint.address().to_owned())
+                .into_iter()
+                .collect()
+        });
+    }
+
+    #[tokio::test]
+    async fn change_keeps_remaining_endpoints() {
+        let discovery = StaticDiscovery::empty();
+        discovery.set(
+            "chat",
+            ["127.0.0.1:9".to_owned(), "127.0.0.1:10".to_owned()],
+        );
+        let balanced = Balanced::new(
+            "chat",
+            discovery.watch("chat"),
+            BalancerKind::RoundRobin,
+            BreakerConfig::default(),
+        );
+        let before = balanced.endpoints();
+        assert_eq!(addresses(&before), ["127.0.0.1:10", "127.0.0.1:9"]);
+        let unchanged = balanced.current();
+        assert!(Arc::ptr_eq(&unchanged, &balanced.current()));
+
+        discovery.set(
+            "chat",
+            ["127.0.0.1:9".to_owned(), "127.0.0.1:11".to_owned()],
+        );
+        let after = balanced.endpoints();
+        assert_eq!(addresses(&after), ["127.0.0.1:11", "127.0.0.1:9"]);
+        assert!(Arc::ptr_eq(&before[1], &after[1]));
+        assert!(!Arc::ptr_eq(&unchanged, &balanced.current()));
+    }
+
+    #[tokio::test]
+    async fn closed_watch_keeps_last_set() {
+        let (sender, watch) = tokio::sync::watch::channel(crate::discovery::Endpoints::default());
+        let balanced = Balanced::new("chat", watch, BalancerKind::P2c, BreakerConfig::default());
+        assert!(balanced.endpoints().is_empty());
+
+        sender.send_replace(Arc::new(BTreeSet::from([ADDRESS.to_owned()])));
+        drop(sender);
+        assert_eq!(addresses(&balanced.endpoints()), [ADDRESS]);
+        // The set read after closing is final, so later calls reuse that snapshot.
+        let last = balanced.current();
+        assert!(!last.is_stale());
+        assert!(Arc::ptr_eq(&last, &balanced.current()));
     }
 }
