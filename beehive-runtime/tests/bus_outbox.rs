@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use beehive_runtime::bus::{
     Bus, BusError, DeadLetter, Event, EventHandler, InProcessBus, Outbox, OutboxError, RelayConfig,
-    Subscription, SubscriptionHandle,
+    Subscription, SubscriptionHandle, fan_out_event_id,
 };
 use beehive_runtime::testing::{MYSQL_URL_VAR, POSTGRES_URL_VAR, backend_url};
 use bus_support::{CrashAfterPublish, Recorder, TestDb, events, ids, retry_policy};
@@ -48,7 +48,7 @@ async fn insert_follows_transaction(db: &TestDb) {
 
     let rows = db.outbox.fetch(&db.db, 10).await.unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].event, kept);
+    assert_eq!(rows[0].events, vec![kept.clone()]);
     assert_eq!(rows[0].attempts, 0);
 
     let duplicate = db.outbox.insert(&db.db, &kept).await;
@@ -62,6 +62,70 @@ async fn insert_follows_transaction(db: &TestDb) {
         Err(OutboxError::InvalidTopic(_))
     ));
     assert_eq!(db.row_count().await, 1);
+}
+
+/// A fan-out row is one row that the relay publishes once per topic, each event with an id
+/// derived from the row's; a bad topic list is refused and writes nothing.
+async fn fan_out_row_publishes_every_topic(db: &TestDb) {
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(retry_policy()));
+    let recorder = Recorder::new();
+    let _subscription = subscribe_all(&bus, recorder.clone()).await;
+
+    let row_id = uuid::Uuid::new_v4();
+    let payload = serde_json::json!({ "message_id": 7, "content": "早上好" });
+    let topics = ["message.push", "message.index"];
+    db.outbox
+        .insert_fan_out(&db.db, row_id, &topics, &payload)
+        .await
+        .unwrap();
+    assert_eq!(db.row_count().await, 1);
+
+    let expected: Vec<Event> = topics
+        .iter()
+        .map(|topic| Event {
+            id: fan_out_event_id(row_id, topic),
+            topic: (*topic).to_owned(),
+            payload: payload.clone(),
+        })
+        .collect();
+    assert_ne!(expected[0].id, expected[1].id);
+    let rows = db.outbox.fetch(&db.db, 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].events, expected);
+
+    for bad in [
+        vec![],
+        vec!["message.push", ""],
+        vec!["message push"],
+        vec!["message.push", "x".repeat(60).leak()],
+    ] {
+        let refused = db
+            .outbox
+            .insert_fan_out(&db.db, uuid::Uuid::new_v4(), &bad, &payload)
+            .await;
+        assert!(
+            matches!(refused, Err(OutboxError::InvalidTopic(_))),
+            "{bad:?}: {refused:?}"
+        );
+    }
+    let spaced = Event::new("message push", serde_json::Value::Null);
+    assert!(matches!(
+        db.outbox.insert(&db.db, &spaced).await,
+        Err(OutboxError::InvalidTopic(_))
+    ));
+    assert_eq!(db.row_count().await, 1);
+
+    let relay = db.relay(Arc::clone(&bus), quick_relay());
+    assert_eq!(relay.drain().await.unwrap(), 1);
+    assert_eq!(db.row_count().await, 0);
+    recorder
+        .wait_for("2 events", |r| r.handled_ids().len() >= 2)
+        .await;
+    let mut handled = recorder.handled();
+    handled.sort_by(|a, b| a.topic.cmp(&b.topic));
+    let mut expected = expected;
+    expected.sort_by(|a, b| a.topic.cmp(&b.topic));
+    assert_eq!(handled, expected);
 }
 
 /// The relay publishes rows in id order and deletes them.
@@ -96,7 +160,7 @@ async fn failed_publish_keeps_rows(db: &TestDb) {
 
     let rows = db.outbox.fetch(&db.db, 10).await.unwrap();
     assert_eq!(
-        rows.iter().map(|row| row.event.id).collect::<Vec<_>>(),
+        rows.iter().map(|row| row.events[0].id).collect::<Vec<_>>(),
         ids(&written)
     );
     assert!(rows.iter().all(|row| row.attempts == 2), "{rows:?}");
@@ -266,6 +330,7 @@ macro_rules! outbox_tests {
 }
 
 outbox_tests!(
+    fan_out_row_publishes_every_topic,
     insert_follows_transaction,
     relay_publishes_then_deletes,
     failed_publish_keeps_rows,

@@ -47,7 +47,10 @@ use uuid::Uuid;
 
 pub use dedup::SeenIds;
 pub use memory::InProcessBus;
-pub use outbox::{Outbox, OutboxError, OutboxRelay, OutboxRow, RelayConfig, RelayHandle};
+pub use outbox::{
+    Outbox, OutboxError, OutboxRelay, OutboxRow, RelayConfig, RelayHandle, TOPIC_SEPARATOR,
+    fan_out_event_id, topic_column,
+};
 pub use rabbit::{RabbitBus, RabbitConfig};
 pub use topic::topic_matches;
 

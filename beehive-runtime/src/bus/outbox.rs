@@ -4,6 +4,14 @@
 //! Table layout, shared with the generated migrations (`message_outbox`, `friend_outbox`):
 //! `id` bigint auto-increment primary key, `event_id` string(64) unique, `topic` string(64),
 //! `payload` text (JSON), `created_at` timestamp, `attempts` int (failed publish attempts).
+//!
+//! One row can carry one payload to several topics (a fan-out row): `topic` then lists them
+//! separated by single spaces, and the relay publishes one event per topic, each with an id
+//! derived from the row's `event_id` and the topic ([`fan_out_event_id`]). A message that
+//! several consumers need thus costs one row to write and delete instead of one per topic.
+//!
+//! NOTE: a relay built before fan-out rows existed would publish such a row under the whole
+//! list as one topic, which nothing consumes; drain the outbox before rolling back past it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +30,9 @@ use super::{Bus, BusError, Event, MAX_TOPIC_LEN};
 
 /// Longest accepted table name.
 const MAX_TABLE_NAME_LEN: usize = 63;
+/// Separates the topics of a fan-out row in the `topic` column.
+pub const TOPIC_SEPARATOR: char = ' ';
+
 /// Maximum pause between relay attempts while publishing keeps failing.
 const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(10);
 
@@ -55,12 +66,55 @@ pub enum OutboxError {
     Publish(#[source] BusError),
 }
 
-/// One stored event, as the relay reads it.
+/// One stored row, as the relay reads it: one event, or one per topic of a fan-out row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
     pub id: i64,
-    pub event: Event,
+    pub events: Vec<Event>,
     pub attempts: i32,
+}
+
+/// Returns the `topic` column value of a row published to every topic in `topics`.
+///
+/// Each topic must be non-empty and free of [`TOPIC_SEPARATOR`], and the list must fit the
+/// column's 64 bytes.
+pub fn topic_column(topics: &[&str]) -> Result<String, OutboxError> {
+    let joined = topics.join(&TOPIC_SEPARATOR.to_string());
+    let valid = !topics.is_empty()
+        && topics
+            .iter()
+            .all(|topic| !topic.is_empty() && !topic.contains(TOPIC_SEPARATOR))
+        && joined.len() <= MAX_TOPIC_LEN;
+    if !valid {
+        return Err(OutboxError::InvalidTopic(joined));
+    }
+    Ok(joined)
+}
+
+/// Returns the id of the event that a fan-out row with id `row_event_id` publishes to `topic`.
+/// It is stable, so a row published twice gives the same ids and consumers drop the copies.
+pub fn fan_out_event_id(row_event_id: Uuid, topic: &str) -> Uuid {
+    Uuid::new_v5(&row_event_id, topic.as_bytes())
+}
+
+/// Expands a stored row into its events: the row's own id for a single topic, a derived id per
+/// topic for a fan-out row.
+fn row_events(event_id: Uuid, topics: &str, payload: serde_json::Value) -> Vec<Event> {
+    if !topics.contains(TOPIC_SEPARATOR) {
+        return vec![Event {
+            id: event_id,
+            topic: topics.to_owned(),
+            payload,
+        }];
+    }
+    topics
+        .split(TOPIC_SEPARATOR)
+        .map(|topic| Event {
+            id: fan_out_event_id(event_id, topic),
+            topic: topic.to_owned(),
+            payload: payload.clone(),
+        })
+        .collect()
 }
 
 /// An outbox table. Cloning shares the wake-up signal with the relay built from it.
@@ -148,9 +202,43 @@ impl Outbox {
     where
         C: ConnectionTrait,
     {
-        if event.topic.is_empty() || event.topic.len() > MAX_TOPIC_LEN {
+        if event.topic.is_empty()
+            || event.topic.len() > MAX_TOPIC_LEN
+            || event.topic.contains(TOPIC_SEPARATOR)
+        {
             return Err(OutboxError::InvalidTopic(event.topic.clone()));
         }
+        self.insert_row(conn, event.id, &event.topic, &event.payload)
+            .await
+    }
+
+    /// Inserts one row that the relay publishes to every topic in `topics`, as with
+    /// [`Outbox::insert`]. With a single topic the row is an ordinary event with id `id`; with
+    /// several, each event's id is [`fan_out_event_id`]`(id, topic)`.
+    pub async fn insert_fan_out<C>(
+        &self,
+        conn: &C,
+        id: Uuid,
+        topics: &[&str],
+        payload: &serde_json::Value,
+    ) -> Result<(), OutboxError>
+    where
+        C: ConnectionTrait,
+    {
+        let topics = topic_column(topics)?;
+        self.insert_row(conn, id, &topics, payload).await
+    }
+
+    async fn insert_row<C>(
+        &self,
+        conn: &C,
+        id: Uuid,
+        topics: &str,
+        payload: &serde_json::Value,
+    ) -> Result<(), OutboxError>
+    where
+        C: ConnectionTrait,
+    {
         let statement = Query::insert()
             .into_table(Alias::new(&self.table))
             .columns([
@@ -161,9 +249,9 @@ impl Outbox {
                 Alias::new(COL_ATTEMPTS),
             ])
             .values_panic([
-                event.id.to_string().into(),
-                event.topic.clone().into(),
-                event.payload.to_string().into(),
+                id.to_string().into(),
+                topics.to_owned().into(),
+                payload.to_string().into(),
                 chrono::Utc::now().naive_utc().into(),
                 0i32.into(),
             ])
@@ -171,7 +259,7 @@ impl Outbox {
         conn.execute(&statement)
             .await
             .map_err(|source| self.database_error(source))?;
-        tracing::debug!(table = %self.table, event_id = %event.id, topic = %event.topic, "event written to the outbox");
+        tracing::debug!(table = %self.table, event_id = %id, topic = %topics, "event written to the outbox");
         Ok(())
     }
 
@@ -224,11 +312,7 @@ impl Outbox {
             let payload = serde_json::from_str(&payload).map_err(|err| self.corrupt(id, err))?;
             events.push(OutboxRow {
                 id,
-                event: Event {
-                    id: event_id,
-                    topic,
-                    payload,
-                },
+                events: row_events(event_id, &topic, payload),
                 attempts,
             });
         }
@@ -355,7 +439,7 @@ impl OutboxRelay {
             return Ok(0);
         }
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
-        let events: Vec<Event> = rows.into_iter().map(|row| row.event).collect();
+        let events: Vec<Event> = rows.into_iter().flat_map(|row| row.events).collect();
 
         if let Err(err) = self.bus.publish(&events).await {
             if let Err(record_err) = self.outbox.record_failed_attempt(&self.db, &ids).await {

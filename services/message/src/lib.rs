@@ -18,11 +18,12 @@
 //! # Decisions where the contracts are silent
 //!
 //! - Sending: the conversation counter, the message with the counter's new `seq`, the sender's
-//!   counter and two outbox events (`message.push`, `message.index`) commit in one transaction.
+//!   counter and one outbox row commit in one transaction. The row fans out to both topics,
+//!   `message.push` and `message.index`, so each message writes and deletes one outbox row.
 //!   The counter's row lock serialises the senders of one conversation, so `seq` runs 1, 2, 3,
 //!   … with no gap and no duplicate, and message ids grow with `seq` inside a conversation.
-//! - Event ids are UUIDv5 of the topic and message id, so a re-published event keeps its id and
-//!   consumers drop the copy.
+//! - The outbox row's id is a UUIDv5 of the message id, and each topic's event id is derived
+//!   from it and the topic, so a re-published event keeps its id and consumers drop the copy.
 //! - `client_msg_id` is unique per sender. A retry returns the first message's id and time; the
 //!   same id reused for another conversation is ALREADY_EXISTS on `client_msg_id`.
 //! - Membership comes from the chat service (`CheckMember`). A positive result is cached for

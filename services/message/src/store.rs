@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use beehive_generated::entity::{conversation_counters, message_outbox, messages, sender_counters};
 use beehive_generated::pb::message::{ConversationStats, MessageInfo};
-use beehive_runtime::bus::{Event, Outbox, OutboxError, TOPIC_MESSAGE_INDEX, TOPIC_MESSAGE_PUSH};
+use beehive_runtime::bus::{
+    Outbox, OutboxError, TOPIC_MESSAGE_INDEX, TOPIC_MESSAGE_PUSH, topic_column,
+};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Query};
 use sea_orm::{
@@ -13,7 +15,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-/// Namespace of the UUIDv5 event ids derived from a topic and a message id.
+/// Topics every stored message is published to, from one fan-out outbox row.
+const MESSAGE_TOPICS: [&str; 2] = [TOPIC_MESSAGE_PUSH, TOPIC_MESSAGE_INDEX];
+
+/// Namespace of the UUIDv5 outbox row ids derived from a message id.
 const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d65_7373_6167_6500_8003_0000_0000_0001);
 
 /// A failure inside the send transaction.
@@ -87,15 +92,14 @@ pub(crate) async fn insert_message<C: ConnectionTrait>(
 
     bump_sent_count(conn, message.conversation_id, message.sender_id).await?;
 
-    let payload = event_payload(&row);
-    for topic in [TOPIC_MESSAGE_PUSH, TOPIC_MESSAGE_INDEX] {
-        let event = Event {
-            id: event_id(topic, row.id),
-            topic: topic.to_owned(),
-            payload: payload.clone(),
-        };
-        outbox.insert(conn, &event).await?;
-    }
+    outbox
+        .insert_fan_out(
+            conn,
+            event_id(row.id),
+            &MESSAGE_TOPICS,
+            &event_payload(&row),
+        )
+        .await?;
     Ok(row)
 }
 
@@ -191,11 +195,12 @@ async fn bump_sent_count<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Id of the event of `topic` about message `message_id`, the same on every publication.
-pub(crate) fn event_id(topic: &str, message_id: i64) -> Uuid {
+/// Id of the outbox row of message `message_id`. The relay derives each topic's event id from
+/// it, so every publication of the message's events carries the same ids.
+pub(crate) fn event_id(message_id: i64) -> Uuid {
     Uuid::new_v5(
         &EVENT_ID_NAMESPACE,
-        format!("{topic}:{message_id}").as_bytes(),
+        format!("message:{message_id}").as_bytes(),
     )
 }
 
@@ -353,7 +358,8 @@ pub(crate) async fn stats<C: ConnectionTrait>(
 
 /// Writes several messages with four statements, inside the caller's transaction: one upsert
 /// of the conversation counters (locking them in conversation order), one multi-row insert of
-/// the messages, one upsert of the sender counters and one insert of the events. Returns the
+/// the messages, one upsert of the sender counters and one insert of the outbox rows (one per
+/// message, fanned out to both topics). Returns the
 /// stored messages in the order of `batch`. Needs `RETURNING` (PostgreSQL, SQLite).
 pub(crate) async fn insert_batch<C: ConnectionTrait>(
     conn: &C,
@@ -421,16 +427,14 @@ pub(crate) async fn insert_batch<C: ConnectionTrait>(
 
     bump_sent_counts(conn, &per_sender).await?;
 
-    let events = stored.iter().flat_map(|row| {
-        let payload = event_payload(row).to_string();
-        [TOPIC_MESSAGE_PUSH, TOPIC_MESSAGE_INDEX].map(|topic| message_outbox::ActiveModel {
-            id: ActiveValue::NotSet,
-            event_id: ActiveValue::Set(event_id(topic, row.id).to_string()),
-            topic: ActiveValue::Set(topic.to_owned()),
-            payload: ActiveValue::Set(payload.clone()),
-            created_at: ActiveValue::Set(now),
-            attempts: ActiveValue::Set(0),
-        })
+    let topics = topic_column(&MESSAGE_TOPICS).map_err(|err| DbErr::Custom(err.to_string()))?;
+    let events = stored.iter().map(|row| message_outbox::ActiveModel {
+        id: ActiveValue::NotSet,
+        event_id: ActiveValue::Set(event_id(row.id).to_string()),
+        topic: ActiveValue::Set(topics.clone()),
+        payload: ActiveValue::Set(event_payload(row).to_string()),
+        created_at: ActiveValue::Set(now),
+        attempts: ActiveValue::Set(0),
     });
     message_outbox::Entity::insert_many(events)
         .exec_without_returning(conn)
