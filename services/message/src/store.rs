@@ -359,8 +359,8 @@ pub(crate) async fn stats<C: ConnectionTrait>(
 /// Writes several messages with four statements, inside the caller's transaction: one upsert
 /// of the conversation counters (locking them in conversation order), one multi-row insert of
 /// the messages, one upsert of the sender counters and one insert of the outbox rows (one per
-/// message, fanned out to both topics). Returns the
-/// stored messages in the order of `batch`. Needs `RETURNING` (PostgreSQL, SQLite).
+/// message, fanned out to both topics). Returns the stored messages in the order of `batch`.
+/// Needs `RETURNING` (PostgreSQL, SQLite).
 pub(crate) async fn insert_batch<C: ConnectionTrait>(
     conn: &C,
     batch: &[&NewMessage],
