@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::Mutex;
+use tokio::task::JoinSet;
 
 use crate::stats::CallStats;
 
@@ -49,7 +50,8 @@ impl LoadResult {
     }
 }
 
-/// Runs `call` under closed-loop load: warm-up first, then the measured period.
+/// Runs `call` under closed-loop load: warm-up first, then the measured period. Dropping the
+/// returned future stops the load: its workers are aborted with it.
 pub async fn run_load(label: &str, call: CallFn, options: &LoadOptions) -> LoadResult {
     if !options.warmup.is_zero() {
         let bar = progress_bar(
@@ -78,13 +80,14 @@ async fn drive(call: &CallFn, concurrency: usize, stop: Stop, bar: &ProgressBar)
     let done = Arc::new(AtomicBool::new(false));
     let totals = Arc::new(Mutex::new(CallStats::new()));
 
-    let mut workers = Vec::with_capacity(concurrency);
+    // JoinSets abort their tasks when dropped, so the load stops with this future.
+    let mut workers = JoinSet::new();
     for worker in 0..concurrency.max(1) {
         let call = Arc::clone(call);
         let issued = Arc::clone(&issued);
         let done = Arc::clone(&done);
         let totals = Arc::clone(&totals);
-        workers.push(tokio::spawn(async move {
+        workers.spawn(async move {
             let mut stats = CallStats::new();
             loop {
                 if done.load(Ordering::Relaxed) {
@@ -104,14 +107,15 @@ async fn drive(call: &CallFn, concurrency: usize, stop: Stop, bar: &ProgressBar)
                 );
             }
             totals.lock().await.merge(&stats);
-        }));
+        });
     }
 
-    let ticker = {
+    let mut ticker = JoinSet::new();
+    {
         let bar = bar.clone();
         let issued = Arc::clone(&issued);
         let done = Arc::clone(&done);
-        tokio::spawn(async move {
+        ticker.spawn(async move {
             let mut interval = tokio::time::interval(Duration::from_millis(100));
             loop {
                 interval.tick().await;
@@ -129,15 +133,13 @@ async fn drive(call: &CallFn, concurrency: usize, stop: Stop, bar: &ProgressBar)
                     done.store(true, Ordering::Relaxed);
                 }
             }
-        })
-    };
-
-    for worker in workers {
-        // A worker that panicked loses its samples; the others still count.
-        let _ = worker.await;
+        });
     }
+
+    // A worker that panicked loses its samples; the others still count.
+    while workers.join_next().await.is_some() {}
     let elapsed = started.elapsed();
-    ticker.abort();
+    ticker.abort_all();
     let stats = totals.lock().await.clone();
     LoadResult { stats, elapsed }
 }
@@ -206,5 +208,24 @@ mod tests {
         assert!(result.elapsed >= Duration::from_millis(200));
         assert!(result.elapsed < Duration::from_secs(5));
         assert!(result.stats.ok_count() > 0);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_load_stops_its_workers() {
+        let counter = Arc::new(AtomicU64::new(0));
+        let options = LoadOptions {
+            concurrency: 4,
+            warmup: Duration::ZERO,
+            stop: Stop::After(Duration::from_secs(60)),
+            progress: false,
+        };
+        let call = counting_call(Arc::clone(&counter), u64::MAX);
+        let load = run_load("test", call, &options);
+        let stopped = tokio::time::timeout(Duration::from_millis(100), load).await;
+        assert!(stopped.is_err(), "the load ended before its 60 s");
+        let calls_at_drop = counter.load(Ordering::Relaxed);
+        assert!(calls_at_drop > 0);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(counter.load(Ordering::Relaxed), calls_at_drop);
     }
 }
