@@ -99,7 +99,7 @@ impl BenchReport {
             out,
             "{:<10} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}  errors",
             "scenario",
-            "calls",
+            "ok calls",
             "calls/s",
             "p50 ms",
             "p90 ms",
@@ -124,10 +124,10 @@ impl BenchReport {
             };
             let _ = writeln!(
                 out,
-                "{:<10} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>8} {:>9} {:>9}  {}",
+                "{:<10} {:>9} {:>10} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>8} {:>9} {:>9}  {}",
                 row.scenario,
                 row.calls,
-                row.calls_per_second,
+                format_rate(row.calls_per_second),
                 row.p50_ms,
                 row.p90_ms,
                 row.p99_ms,
@@ -148,11 +148,52 @@ impl BenchReport {
             );
             let _ = writeln!(
                 out,
+                "             (cost {} is auth.bcrypt_cost of this process's configuration, \
+                 which may differ from the server's)",
+                bound.bcrypt_cost
+            );
+            let _ = writeln!(
+                out,
                 "             {} threads hashing at once reached {:.2} hashes/s; measured {:.2} of that",
                 self.cores, bound.parallel_hashes_per_second, bound.parallel_ratio
             );
         }
         out
+    }
+
+    /// One line naming the failed calls of each row, or `None` when every call succeeded.
+    pub fn failure_summary(&self) -> Option<String> {
+        let failures: Vec<String> = self
+            .rows
+            .iter()
+            .filter(|row| !row.errors.is_empty())
+            .map(|row| {
+                let counts: Vec<String> = row
+                    .errors
+                    .iter()
+                    .map(|(code, count)| format!("{code}={count}"))
+                    .collect();
+                format!("{} {}", row.scenario, counts.join(" "))
+            })
+            .collect();
+        if failures.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "calls failed during the measured period ({}); `ok calls` and `calls/s` count only \
+             the successful ones",
+            failures.join(", ")
+        ))
+    }
+}
+
+/// Formats a rate of calls per second: one decimal below 100/s, where a rounded integer
+/// would hide most of the value (login runs at a few calls per second), none above.
+fn format_rate(calls_per_second: f64) -> String {
+    if calls_per_second < 100.0 {
+        format!("{calls_per_second:.1}")
+    } else {
+        format!("{calls_per_second:.0}")
     }
 }
 
@@ -204,5 +245,51 @@ mod tests {
         let table = report.table();
         assert!(table.contains("UNAVAILABLE=1"), "{table}");
         assert!(table.lines().count() == 3, "{table}");
+    }
+
+    #[test]
+    fn slow_rates_keep_one_decimal() {
+        assert_eq!(format_rate(4.26), "4.3");
+        assert_eq!(format_rate(0.0), "0.0");
+        assert_eq!(format_rate(99.94), "99.9");
+        assert_eq!(format_rate(100.0), "100");
+        assert_eq!(format_rate(42_715.4), "42715");
+    }
+
+    fn report(rows: Vec<ReportRow>) -> BenchReport {
+        BenchReport {
+            cores: 2,
+            concurrency: 4,
+            connections: 1,
+            target: "in-process".to_owned(),
+            baseline: "in-process".to_owned(),
+            rows,
+            login_bound: None,
+        }
+    }
+
+    #[test]
+    fn failure_summary_names_error_counts() {
+        let mut failing = result(10, 1);
+        failing.stats.record_error(tonic::Code::Unavailable);
+        failing.stats.record_error(tonic::Code::Unavailable);
+        failing.stats.record_error(tonic::Code::DeadlineExceeded);
+        let summary = report(vec![
+            ReportRow::new("echo", &result(10, 1), None),
+            ReportRow::new("login", &failing, None),
+        ])
+        .failure_summary()
+        .unwrap();
+        assert!(
+            summary.contains("(login DEADLINE_EXCEEDED=1 UNAVAILABLE=2)"),
+            "{summary}"
+        );
+        assert!(!summary.contains("echo"), "{summary}");
+    }
+
+    #[test]
+    fn failure_summary_is_none_without_errors() {
+        let rows = vec![ReportRow::new("echo", &result(10, 1), None)];
+        assert_eq!(report(rows).failure_summary(), None);
     }
 }
