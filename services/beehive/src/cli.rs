@@ -132,7 +132,9 @@ pub enum Scenario {
     Echo,
     /// GetUserInfo of a user whose row is cached.
     GetUser,
-    /// Login with a correct password (one bcrypt verification per call).
+    /// Login with a correct password (one bcrypt verification per call). The login bound
+    /// printed after it hashes at this process's `auth.bcrypt_cost`, so with `--target` give
+    /// the server's configuration.
     Login,
     /// SendMessage in 1:1 chats, one chat per client.
     Send,
@@ -158,53 +160,88 @@ impl Scenario {
     }
 }
 
+/// Most `--connections` a run may open per service.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Most `--concurrency` clients a run may start.
+pub const MAX_CONCURRENCY: usize = 1_000_000;
+
 #[derive(Debug, Args)]
+#[command(
+    after_help = "The `calls` and `calls/s` columns count successful calls. Failed calls \
+are listed by gRPC code in the `errors` column, and when any call of the measured period failed \
+the command exits with status 1 after printing the report."
+)]
 pub struct BenchArgs {
     pub scenario: Scenario,
 
-    /// Benchmarks a running deployment at this host instead of one started in this process.
+    /// Benchmarks a running deployment on this host (a name or an IP address, no port) instead
+    /// of one started in this process. The ports are those of `services.<name>.listen` in the
+    /// configuration.
     #[arg(long, value_name = "HOST")]
     pub target: Option<String>,
 
-    /// Measured period, e.g. `10s` or `500ms`; ignored when `--calls` is given.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "TIME")]
+    /// Measured period with its unit, e.g. `10s`, `500ms` or `2m`; ignored when `--calls` is
+    /// given.
+    #[arg(long, default_value = "10s", value_parser = parse_positive_duration, value_name = "TIME")]
     pub duration: Duration,
 
     /// Stops after this many calls instead of after `--duration`.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_call_count)]
     pub calls: Option<u64>,
 
-    /// Load applied before measuring.
+    /// Load applied before measuring, with its unit (`0s` for none).
     #[arg(long, default_value = "2s", value_parser = parse_duration, value_name = "TIME")]
     pub warmup: Duration,
 
     /// Concurrent clients, each with one call in flight.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 64,
+        value_name = "N",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+            .range(1..=MAX_CONCURRENCY as u64)
+    )]
     pub concurrency: usize,
 
-    /// HTTP/2 connections the clients share.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    /// HTTP/2 connections the clients share, per service; at most `--concurrency`.
+    #[arg(
+        long,
+        default_value_t = 4,
+        value_name = "N",
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+            .range(1..=MAX_CONNECTIONS as u64)
+    )]
     pub connections: usize,
 
-    /// Process id of the server for the RSS column when `--target` is used.
-    #[arg(long, value_name = "PID")]
+    /// Process id of the `--target` server, for the RSS column.
+    #[arg(long, value_name = "PID", requires = "target")]
     pub server_pid: Option<u32>,
 
-    /// Also writes the report as JSON to this file (`-` for standard output).
+    /// Also writes the report as JSON to this file. With `-` the JSON goes to standard output
+    /// and the table to standard error.
     #[arg(long, value_name = "PATH")]
     pub json: Option<PathBuf>,
 
-    /// Folder of the in-process deployment's embedded backends; a temporary folder by default.
-    #[arg(long, value_name = "DIR")]
+    /// Folder of the in-process deployment's embedded backends; a temporary folder, removed
+    /// afterwards, by default.
+    #[arg(long, value_name = "DIR", conflicts_with = "target")]
     pub data_dir: Option<PathBuf>,
 
-    /// Mail outbox of the `--target` deployment, for the fixture's verification codes;
-    /// defaults to `<data_dir>/outbox`.
-    #[arg(long, value_name = "DIR")]
+    /// Mail outbox of the `--target` deployment, for the fixture's verification codes.
+    /// Defaults to `<data_dir>/outbox`, where `data_dir` is the setting of this process's
+    /// configuration (`--config`, `BEEHIVE_DATA_DIR`), which should match the server's.
+    #[arg(long, value_name = "DIR", requires = "target")]
     pub outbox: Option<PathBuf>,
 
-    /// Chitchat corpus whose messages the `search` scenario indexes first.
-    #[arg(long, value_name = "PATH", default_value_os_t = crate::corpus::dataset_path())]
+    /// Chitchat corpus whose messages the `search` scenario indexes first. Defaults to
+    /// `$BEEHIVE_CHITCHAT_DATASET`, else to `shared/data/chitchat/dataset.json` in the folder
+    /// that contains the checkout the binary was built from.
+    #[arg(
+        long,
+        value_name = "PATH",
+        default_value_os_t = crate::corpus::dataset_path(),
+        hide_default_value = true
+    )]
     pub dataset: PathBuf,
 
     /// Where the echo baseline server runs. `own-process` starts it as a child process, so
@@ -258,13 +295,16 @@ pub struct TokenArgs {
     pub service: bool,
 }
 
-/// Parses `250ms`, `10s`, `2m` or a bare number of seconds.
+/// Parses `250ms`, `10s` or `2m`. A number without a unit is rejected rather than read as
+/// seconds, so that `--duration 500` does not silently run for eight minutes.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(split) => text.split_at(split),
-        None => (text, "s"),
+    let Some(split) = text.find(|c: char| !c.is_ascii_digit() && c != '.') else {
+        return Err(format!(
+            "missing unit in duration `{text}`: write e.g. {text}s, {text}ms or {text}m"
+        ));
     };
+    let (number, unit) = text.split_at(split);
     let value: f64 = number
         .parse()
         .map_err(|_| format!("invalid duration `{text}`: expected e.g. 500ms, 10s or 2m"))?;
@@ -277,6 +317,27 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|err| format!("invalid duration `{text}`: {err}"))
 }
 
+/// Parses a number of calls of at least 1.
+pub fn parse_call_count(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(calls) => Ok(calls),
+        Err(err) => Err(format!("invalid number of calls `{text}`: {err}")),
+    }
+}
+
+/// Parses a duration as [`parse_duration`] does and rejects zero.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(format!(
+            "invalid duration `{}`: must be above zero",
+            text.trim()
+        ));
+    }
+    Ok(duration)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,9 +347,23 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
         assert!(parse_duration("3h").is_err());
         assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn duration_without_unit_is_rejected() {
+        let err = parse_duration("10").unwrap_err();
+        assert!(err.contains("missing unit"), "{err}");
+        assert!(err.contains("10s"), "{err}");
+    }
+
+    #[test]
+    fn zero_duration_is_rejected() {
+        assert!(parse_positive_duration("0s").is_err());
+        assert!(parse_positive_duration("0ms").is_err());
+        assert_eq!(parse_positive_duration("1ms"), Ok(Duration::from_millis(1)));
     }
 
     #[test]

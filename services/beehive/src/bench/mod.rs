@@ -3,31 +3,106 @@
 
 pub mod echo;
 pub mod harness;
+mod preflight;
 pub mod report;
 pub mod scenarios;
+mod signals;
 
 use std::io::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use tempfile::TempDir;
 
 use self::echo::{EchoProcess, EchoServer};
 use self::harness::{LoadOptions, LoadResult, Stop, run_load};
+use self::preflight::{Checked, JsonSink};
 use self::report::{BenchReport, LoginBound, ReportRow};
 use self::scenarios::Fixture;
+use self::signals::Signals;
 use crate::cli::{BaselinePlace, BenchArgs, Scenario};
 pub use crate::clients::connect_channels;
 use crate::clients::{Clients, Endpoints};
 use crate::rss;
-use crate::stack::OUTBOX_DIR;
+use crate::stack::Stack;
 use beehive_runtime::config::Config;
 
-/// Runs `beehive bench`: the echo baseline, then the scenario against `--target` or a
-/// deployment started in this process, and prints the report.
-pub async fn run(args: BenchArgs, mut config: Config) -> anyhow::Result<()> {
+/// Runs `beehive bench`: checks the arguments, measures the echo baseline, then the scenario
+/// against `--target` or a deployment started in this process, and prints the report. SIGINT
+/// or SIGTERM stops the run, the in-process deployment and its temporary folder included.
+pub async fn run(args: BenchArgs, config: Config) -> anyhow::Result<()> {
+    // Registered first, so that a signal at any later point reaches this handler.
+    let mut signals = Signals::listen()?;
+    let mut in_process = InProcess::default();
+    let outcome = tokio::select! {
+        report = measure(&args, config, &mut in_process) => Ok(report),
+        signal = signals.recv() => Err(signal),
+    };
+    in_process.stop().await;
+    let (report, checked) = match outcome {
+        Ok(measured) => measured?,
+        Err(signal) => anyhow::bail!(
+            "bench interrupted by {signal}: the load and the in-process deployment were \
+             stopped, and no report was written"
+        ),
+    };
+
+    let table = report.table();
+    let json = serde_json::to_string_pretty(&report)?;
+    match checked.json {
+        Some(JsonSink::Stdout) => {
+            eprint!("{table}");
+            println!("{json}");
+        }
+        Some(JsonSink::File { path, mut file }) => {
+            print!("{table}");
+            writeln!(file, "{json}").with_context(|| {
+                format!("--json {}: failed to write the report", path.display())
+            })?;
+        }
+        None => print!("{table}"),
+    }
+    if let Some(failures) = report.failure_summary() {
+        anyhow::bail!(failures);
+    }
+    Ok(())
+}
+
+/// The deployment started in this process, kept outside the measuring future so that it is
+/// shut down and its temporary folder removed even when a signal drops that future.
+#[derive(Default)]
+struct InProcess {
+    stack: Option<Stack>,
+    temp: Option<TempDir>,
+}
+
+impl InProcess {
+    /// Shuts the deployment down, then removes its temporary folder.
+    async fn stop(&mut self) {
+        if let Some(stack) = self.stack.take() {
+            stack.shutdown().await;
+        }
+        if let Some(temp) = self.temp.take() {
+            let path = temp.path().to_owned();
+            if let Err(err) = temp.close() {
+                tracing::warn!(path = %path.display(), error = %err, "failed to remove the temporary data folder");
+            }
+        }
+    }
+}
+
+/// Checks the arguments, then measures the baseline and the scenario. A deployment it starts
+/// stays in `in_process` until measured, so that the caller can stop it if this future is
+/// dropped.
+async fn measure(
+    args: &BenchArgs,
+    mut config: Config,
+    in_process: &mut InProcess,
+) -> anyhow::Result<(BenchReport, Checked)> {
+    let checked = preflight::check(args, &config).await?;
     let options = LoadOptions {
-        concurrency: args.concurrency.max(1),
+        concurrency: args.concurrency,
         warmup: args.warmup,
         stop: match args.calls {
             Some(calls) => Stop::Calls(calls),
@@ -35,52 +110,49 @@ pub async fn run(args: BenchArgs, mut config: Config) -> anyhow::Result<()> {
         },
         progress: true,
     };
-    let connections = args.connections.max(1);
+    let connections = args.connections;
 
     let place = args.baseline_place();
+    eprintln!("measuring the echo baseline ({})", place.as_str());
     let (baseline, baseline_rss) = measure_echo(&options, connections, place).await?;
     let baseline = ReportRow::new(Scenario::Echo.as_str(), &baseline, baseline_rss);
     let mut rows = vec![baseline.clone()];
 
     if args.scenario != Scenario::Echo {
         let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-        let (row, stack, _temp) = match &args.target {
+        let mut row = match &checked.target_host {
             Some(host) => {
-                let outbox = args
+                // The checks resolve an outbox for every scenario but echo.
+                let outbox = checked
                     .outbox
-                    .clone()
-                    .unwrap_or_else(|| config.data_dir.join(OUTBOX_DIR));
+                    .as_deref()
+                    .context("no mail outbox was resolved for --target")?;
                 let endpoints = Endpoints::on_host(host, &config);
-                let row = measure_scenario(&args, &options, &endpoints, &outbox, &run_id).await;
-                (row, None, None)
+                measure_scenario(args, &options, &endpoints, outbox, &run_id).await?
             }
             None => {
-                let temp = match &args.data_dir {
-                    Some(dir) => {
-                        config.data_dir = dir.clone();
-                        None
-                    }
+                match &args.data_dir {
+                    Some(dir) => config.data_dir = dir.clone(),
                     None => {
-                        let temp = tempfile::tempdir().context("failed to create a data folder")?;
+                        let temp = tempfile::tempdir()
+                            .context("failed to create a temporary data folder")?;
                         config.data_dir = temp.path().to_owned();
-                        Some(temp)
+                        in_process.temp = Some(temp);
                     }
-                };
-                let stack = crate::replay::start_in_process(config.clone()).await?;
+                }
+                let stack = in_process
+                    .stack
+                    .insert(crate::replay::start_in_process(config.clone()).await?);
                 let addresses = stack
                     .addresses()
                     .ok_or_else(|| anyhow::anyhow!("the in-process deployment lacks a service"))?;
                 let endpoints = Endpoints::from_addresses(addresses);
-                let measured =
-                    measure_scenario(&args, &options, &endpoints, &stack.outbox_dir(), &run_id)
-                        .await;
-                (measured, Some(stack), temp)
+                let outbox = stack.outbox_dir();
+                let row = measure_scenario(args, &options, &endpoints, &outbox, &run_id).await?;
+                in_process.stop().await;
+                row
             }
         };
-        if let Some(stack) = stack {
-            stack.shutdown().await;
-        }
-        let mut row = row?;
         row.compare_to(&baseline);
         rows.push(row);
     }
@@ -104,18 +176,7 @@ pub async fn run(args: BenchArgs, mut config: Config) -> anyhow::Result<()> {
         rows,
         login_bound,
     };
-    print!("{}", report.table());
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report)?;
-        if path.as_os_str() == "-" {
-            println!("{json}");
-        } else {
-            let mut file = std::fs::File::create(path)
-                .with_context(|| format!("failed to create {}", path.display()))?;
-            writeln!(file, "{json}")?;
-        }
-    }
-    Ok(())
+    Ok((report, checked))
 }
 
 /// Times bcrypt at `cost` after the load has stopped, in two ways. One hash alone gives the
@@ -206,10 +267,11 @@ async fn measure_scenario(
     outbox: &Path,
     run_id: &str,
 ) -> anyhow::Result<ReportRow> {
-    let clients = Clients::connect(endpoints, args.connections.max(1)).await?;
+    let clients = Clients::connect(endpoints, args.connections).await?;
     eprintln!("setting up the {} fixture", args.scenario.as_str());
     let fixture = Arc::new(Fixture::build(clients, outbox, run_id).await?);
     let call = fixture.scenario(args.scenario, &args.dataset).await?;
+    eprintln!("measuring {}", args.scenario.as_str());
     let result = run_load(args.scenario.as_str(), call, options).await;
     let server_rss = match (&args.target, args.server_pid) {
         (Some(_), Some(pid)) => rss::read(Some(pid)),
