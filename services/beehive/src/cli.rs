@@ -160,9 +160,9 @@ impl Scenario {
     }
 }
 
-/// Most `--connections` a run may open per service.
+/// Maximum `--connections` a run may open per service.
 pub const MAX_CONNECTIONS: usize = 1024;
-/// Most `--concurrency` clients a run may start.
+/// Maximum `--concurrency` clients a run may start.
 pub const MAX_CONCURRENCY: usize = 1_000_000;
 
 #[derive(Debug, Args)]

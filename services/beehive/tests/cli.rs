@@ -202,7 +202,7 @@ fn bench_rejected(args: &[&str], envs: &[(&str, String)]) -> (Output, String) {
     (output, stderr)
 }
 
-/// A loopback port with nothing listening on it.
+/// Returns a loopback port with nothing listening on it.
 fn closed_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()

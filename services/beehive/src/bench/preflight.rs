@@ -15,7 +15,7 @@ use crate::stack::OUTBOX_DIR;
 /// How long the check of `--target` waits for each service's port to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Where the JSON report goes.
+/// Destination of the JSON report.
 pub enum JsonSink {
     Stdout,
     /// A file created before the load, so that an unwritable path fails first.
@@ -25,7 +25,7 @@ pub enum JsonSink {
     },
 }
 
-/// What the checks resolved: the target host in URI form, the outbox and the JSON sink.
+/// Values resolved by the checks: the target host in URI form, the outbox and the JSON sink.
 pub struct Checked {
     /// The `--target` host as it goes into a URI (an IPv6 address in brackets).
     pub target_host: Option<String>,

@@ -148,20 +148,20 @@ impl BenchReport {
             );
             let _ = writeln!(
                 out,
-                "             (cost {} is auth.bcrypt_cost of this process's configuration, \
-                 which may differ from the server's)",
-                bound.bcrypt_cost
+                "             {} threads hashing at once reached {:.2} hashes/s; measured {:.2} of that",
+                self.cores, bound.parallel_hashes_per_second, bound.parallel_ratio
             );
             let _ = writeln!(
                 out,
-                "             {} threads hashing at once reached {:.2} hashes/s; measured {:.2} of that",
-                self.cores, bound.parallel_hashes_per_second, bound.parallel_ratio
+                "             (cost {} is auth.bcrypt_cost of this process's configuration, \
+                 which may differ from the server's)",
+                bound.bcrypt_cost
             );
         }
         out
     }
 
-    /// One line naming the failed calls of each row, or `None` when every call succeeded.
+    /// Builds one line naming the failed calls of each row, or `None` when every call succeeded.
     pub fn failure_summary(&self) -> Option<String> {
         let failures: Vec<String> = self
             .rows
