@@ -105,6 +105,10 @@ async fn drive(call: &CallFn, concurrency: usize, stop: Stop, bar: &ProgressBar)
                     sent.elapsed(),
                     outcome.map(|_| ()).map_err(|status| status.code()),
                 );
+                // A call that completes without waiting (one that fails at once, say) would
+                // otherwise keep this task running forever and starve the runtime's other
+                // tasks, the signal listener included. This yields once the budget is spent.
+                tokio::task::coop::consume_budget().await;
             }
             totals.lock().await.merge(&stats);
         });
@@ -227,5 +231,31 @@ mod tests {
         assert!(calls_at_drop > 0);
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(counter.load(Ordering::Relaxed), calls_at_drop);
+    }
+
+    #[test]
+    fn instant_calls_let_other_tasks_run() {
+        // One thread runs everything, so a worker that never yields would starve the timer.
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let call: CallFn = Arc::new(|_worker| Box::pin(async { Ok(()) }));
+                let options = LoadOptions {
+                    concurrency: 1,
+                    warmup: Duration::ZERO,
+                    stop: Stop::After(Duration::from_secs(60)),
+                    progress: false,
+                };
+                let load = run_load("test", call, &options);
+                let stopped = tokio::time::timeout(Duration::from_millis(100), load).await;
+                let _ = sender.send(stopped.is_err());
+            });
+        });
+        let timed_out = receiver.recv_timeout(Duration::from_secs(10));
+        assert_eq!(timed_out, Ok(true));
     }
 }
