@@ -428,9 +428,13 @@ fn signal_and_wait(
 #[test]
 fn bench_interrupt_removes_temporary_folder() {
     let temp = tempfile::tempdir().unwrap();
+    let reports = tempfile::tempdir().unwrap();
+    let json = reports.path().join("report.json");
     let (mut child, lines) = spawn_bench(
         &[
             "get-user",
+            "--json",
+            json.to_str().unwrap(),
             "--duration",
             "3s",
             "--warmup",
@@ -446,6 +450,7 @@ fn bench_interrupt_removes_temporary_folder() {
     // signal arrives within the scenario's 3 s.
     let _ = wait_for_line(&lines, "measuring get-user");
     assert_eq!(std::fs::read_dir(temp.path()).unwrap().count(), 1);
+    assert!(json.exists(), "--json file not created before the load");
     let (status, stderr) = signal_and_wait(&mut child, "-INT", &lines);
     assert!(!status.success());
     let last = stderr.last().map(String::as_str).unwrap_or_default();
@@ -455,6 +460,7 @@ fn bench_interrupt_removes_temporary_folder() {
     assert_eq!(stdout, "");
     let left: Vec<_> = std::fs::read_dir(temp.path()).unwrap().collect();
     assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(!json.exists(), "the empty --json file was left behind");
 }
 
 #[test]

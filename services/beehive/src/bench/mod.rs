@@ -34,18 +34,28 @@ use beehive_runtime::config::Config;
 pub async fn run(args: BenchArgs, config: Config) -> anyhow::Result<()> {
     // Registered first, so that a signal at any later point reaches this handler.
     let mut signals = Signals::listen()?;
-    let mut in_process = InProcess::default();
-    let outcome = tokio::select! {
-        report = measure(&args, config, &mut in_process) => Ok(report),
-        signal = signals.recv() => Err(signal),
-    };
-    in_process.stop().await;
-    let (report, checked) = match outcome {
-        Ok(measured) => measured?,
-        Err(signal) => anyhow::bail!(
+    let interrupted = |signal: &str| {
+        anyhow::anyhow!(
             "bench interrupted by {signal}: the load and the in-process deployment were \
              stopped, and no report was written"
-        ),
+        )
+    };
+    let checked = tokio::select! {
+        checked = preflight::check(&args, &config) => checked?,
+        signal = signals.recv() => return Err(interrupted(signal)),
+    };
+    let mut in_process = InProcess::default();
+    let outcome = tokio::select! {
+        report = measure(&args, config, &checked, &mut in_process) => report,
+        signal = signals.recv() => Err(interrupted(signal)),
+    };
+    in_process.stop().await;
+    let report = match outcome {
+        Ok(report) => report,
+        Err(err) => {
+            checked.discard_json_file();
+            return Err(err);
+        }
     };
 
     let table = report.table();
@@ -92,15 +102,14 @@ impl InProcess {
     }
 }
 
-/// Checks the arguments, then measures the baseline and the scenario. A deployment it starts
-/// stays in `in_process` until measured, so that the caller can stop it if this future is
-/// dropped.
+/// Measures the baseline and the scenario. A deployment it starts stays in `in_process` until
+/// measured, so that the caller can stop it if this future is dropped.
 async fn measure(
     args: &BenchArgs,
     mut config: Config,
+    checked: &Checked,
     in_process: &mut InProcess,
-) -> anyhow::Result<(BenchReport, Checked)> {
-    let checked = preflight::check(args, &config).await?;
+) -> anyhow::Result<BenchReport> {
     let options = LoadOptions {
         concurrency: args.concurrency,
         warmup: args.warmup,
@@ -176,7 +185,7 @@ async fn measure(
         rows,
         login_bound,
     };
-    Ok((report, checked))
+    Ok(report)
 }
 
 /// Times bcrypt at `cost` after the load has stopped, in two ways. One hash alone gives the

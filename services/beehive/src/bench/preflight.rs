@@ -34,6 +34,18 @@ pub struct Checked {
     pub json: Option<JsonSink>,
 }
 
+impl Checked {
+    /// Removes the `--json` file created by the checks, for a run that ends without a report.
+    pub fn discard_json_file(self) {
+        if let Some(JsonSink::File { path, file }) = self.json {
+            drop(file);
+            if let Err(err) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %err, "failed to remove the empty --json file");
+            }
+        }
+    }
+}
+
 /// Checks the arguments that clap cannot: option combinations, files, the target's ports.
 pub async fn check(args: &BenchArgs, config: &Config) -> anyhow::Result<Checked> {
     if args.connections > args.concurrency {
