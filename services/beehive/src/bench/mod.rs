@@ -65,11 +65,13 @@ pub async fn run(args: BenchArgs, config: Config) -> anyhow::Result<()> {
             eprint!("{table}");
             println!("{json}");
         }
-        Some(JsonSink::File { path, mut file }) => {
+        Some(JsonSink::File { path, mut file, .. }) => {
             print!("{table}");
-            writeln!(file, "{json}").with_context(|| {
-                format!("--json {}: failed to write the report", path.display())
-            })?;
+            file.set_len(0)
+                .and_then(|()| writeln!(file, "{json}"))
+                .with_context(|| {
+                    format!("--json {}: failed to write the report", path.display())
+                })?;
         }
         None => print!("{table}"),
     }

@@ -1,7 +1,7 @@
 //! Checks of `beehive bench`'s arguments that need the file system or the network, made before
 //! any load runs, so that a wrong argument fails in a second rather than after the baseline.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,10 +18,13 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Destination of the JSON report.
 pub enum JsonSink {
     Stdout,
-    /// A file created before the load, so that an unwritable path fails first.
+    /// A file opened before the load, so that an unwritable path fails first. An existing
+    /// file is not truncated until the report is written.
     File {
         path: PathBuf,
         file: File,
+        /// Whether the checks created the file, which is then removed if no report comes.
+        created: bool,
     },
 }
 
@@ -37,7 +40,12 @@ pub struct Checked {
 impl Checked {
     /// Removes the `--json` file created by the checks, for a run that ends without a report.
     pub fn discard_json_file(self) {
-        if let Some(JsonSink::File { path, file }) = self.json {
+        if let Some(JsonSink::File {
+            path,
+            file,
+            created: true,
+        }) = self.json
+        {
             drop(file);
             if let Err(err) = std::fs::remove_file(&path) {
                 tracing::warn!(path = %path.display(), error = %err, "failed to remove the empty --json file");
@@ -82,12 +90,13 @@ pub async fn check(args: &BenchArgs, config: &Config) -> anyhow::Result<Checked>
         None => None,
         Some(path) if path.as_os_str() == "-" => Some(JsonSink::Stdout),
         Some(path) => {
-            let file = File::create(path).with_context(|| {
+            let (file, created) = open_report_file(path).with_context(|| {
                 format!("--json {}: cannot create the report file", path.display())
             })?;
             Some(JsonSink::File {
                 path: path.clone(),
                 file,
+                created,
             })
         }
     };
@@ -96,6 +105,19 @@ pub async fn check(args: &BenchArgs, config: &Config) -> anyhow::Result<Checked>
         outbox,
         json,
     })
+}
+
+/// Opens `path` for writing without truncating it, creating it when missing. Returns whether
+/// it was created.
+fn open_report_file(path: &Path) -> std::io::Result<(File, bool)> {
+    match OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(file) => Ok((file, true)),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            let file = OpenOptions::new().write(true).open(path)?;
+            Ok((file, false))
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// Fails unless a process with id `pid` runs, where `/proc` can tell.
@@ -251,5 +273,17 @@ mod tests {
             check_outbox(Some(empty.path()), &Config::default()).unwrap(),
             empty.path()
         );
+    }
+
+    #[test]
+    fn existing_report_file_is_kept_until_written() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("report.json");
+        let (_, created) = open_report_file(&path).unwrap();
+        assert!(created);
+        std::fs::write(&path, "{}").unwrap();
+        let (_, created) = open_report_file(&path).unwrap();
+        assert!(!created);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}");
     }
 }
