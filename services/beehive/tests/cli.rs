@@ -455,6 +455,17 @@ fn bench_interrupt_removes_temporary_folder() {
     assert!(!status.success());
     let last = stderr.last().map(String::as_str).unwrap_or_default();
     assert!(last.contains("interrupted by SIGINT"), "{stderr:?}");
+    // The baseline had finished, so its row is shown; the scenario's is not.
+    let partial = stderr
+        .iter()
+        .position(|line| line == "measured before the interruption:")
+        .expect("no partial report on stderr");
+    let rows: Vec<&String> = stderr[partial..]
+        .iter()
+        .filter(|line| line.starts_with("echo ") || line.starts_with("get-user "))
+        .collect();
+    assert_eq!(rows.len(), 1, "{stderr:?}");
+    assert!(rows[0].starts_with("echo "), "{stderr:?}");
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
     assert_eq!(stdout, "");

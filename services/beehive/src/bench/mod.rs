@@ -37,7 +37,7 @@ pub async fn run(args: BenchArgs, config: Config) -> anyhow::Result<()> {
     let interrupted = |signal: &str| {
         anyhow::anyhow!(
             "bench interrupted by {signal}: the load and the in-process deployment were \
-             stopped, and no report was written"
+             stopped, and no full report was written"
         )
     };
     let checked = tokio::select! {
@@ -45,9 +45,16 @@ pub async fn run(args: BenchArgs, config: Config) -> anyhow::Result<()> {
         signal = signals.recv() => return Err(interrupted(signal)),
     };
     let mut in_process = InProcess::default();
+    let mut finished_rows = Vec::new();
     let outcome = tokio::select! {
-        report = measure(&args, config, &checked, &mut in_process) => report,
-        signal = signals.recv() => Err(interrupted(signal)),
+        report = measure(&args, config, &checked, &mut in_process, &mut finished_rows) => report,
+        signal = signals.recv() => {
+            if !finished_rows.is_empty() {
+                let partial = new_report(&args, finished_rows, None);
+                eprint!("measured before the interruption:\n{}", partial.table());
+            }
+            Err(interrupted(signal))
+        }
     };
     in_process.stop().await;
     let report = match outcome {
@@ -104,13 +111,39 @@ impl InProcess {
     }
 }
 
+/// Builds the report of `rows` with the run's settings.
+fn new_report(
+    args: &BenchArgs,
+    rows: Vec<ReportRow>,
+    login_bound: Option<LoginBound>,
+) -> BenchReport {
+    BenchReport {
+        cores: available_cores(),
+        concurrency: args.concurrency,
+        connections: args.connections,
+        target: args
+            .target
+            .clone()
+            .unwrap_or_else(|| "in-process".to_owned()),
+        baseline: args.baseline_place().as_str().to_owned(),
+        rows,
+        login_bound,
+    }
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// Measures the baseline and the scenario. A deployment it starts stays in `in_process` until
-/// measured, so that the caller can stop it if this future is dropped.
+/// measured, and each measured row is added to `finished_rows`, so that the caller can stop
+/// the deployment and show the rows if this future is dropped.
 async fn measure(
     args: &BenchArgs,
     mut config: Config,
     checked: &Checked,
     in_process: &mut InProcess,
+    finished_rows: &mut Vec<ReportRow>,
 ) -> anyhow::Result<BenchReport> {
     let options = LoadOptions {
         concurrency: args.concurrency,
@@ -127,7 +160,7 @@ async fn measure(
     eprintln!("measuring the echo baseline ({})", place.as_str());
     let (baseline, baseline_rss) = measure_echo(&options, connections, place).await?;
     let baseline = ReportRow::new(Scenario::Echo.as_str(), &baseline, baseline_rss);
-    let mut rows = vec![baseline.clone()];
+    finished_rows.push(baseline.clone());
 
     if args.scenario != Scenario::Echo {
         let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
@@ -165,28 +198,21 @@ async fn measure(
             }
         };
         row.compare_to(&baseline);
-        rows.push(row);
+        finished_rows.push(row);
     }
 
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let login_bound = match rows.last() {
-        Some(row) if args.scenario == Scenario::Login => {
-            Some(measure_login_bound(config.auth.bcrypt_cost, cores, row.calls_per_second).await?)
-        }
+    let login_bound = match finished_rows.last() {
+        Some(row) if args.scenario == Scenario::Login => Some(
+            measure_login_bound(
+                config.auth.bcrypt_cost,
+                available_cores(),
+                row.calls_per_second,
+            )
+            .await?,
+        ),
         _ => None,
     };
-    let report = BenchReport {
-        cores,
-        concurrency: options.concurrency,
-        connections,
-        target: args
-            .target
-            .clone()
-            .unwrap_or_else(|| "in-process".to_owned()),
-        baseline: place.as_str().to_owned(),
-        rows,
-        login_bound,
-    };
+    let report = new_report(args, finished_rows.clone(), login_bound);
     Ok(report)
 }
 
