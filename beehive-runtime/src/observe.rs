@@ -1,6 +1,10 @@
 //! Per-call logs and metrics shared by the server and client sides.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::Duration;
+
+use metrics::{Counter, Histogram};
 
 use crate::context::CallContext;
 use crate::error::ServiceError;
@@ -27,6 +31,40 @@ fn slow_call_threshold_ms() -> u64 {
     SLOW_CALL_MS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// The server metrics' handles, by method and code.
+type ServerMetricHandles = HashMap<(&'static str, tonic::Code), (Counter, Histogram)>;
+
+thread_local! {
+    /// Handles of the server metrics by method and code, on this thread. Looking a labelled
+    /// metric up in the recorder took a fifth of a cached GetUserInfo's handler time.
+    static SERVER_METRICS: RefCell<ServerMetricHandles> = RefCell::new(HashMap::new());
+}
+
+/// Adds one call to the server metrics of `method` and `code`.
+fn record_server_metrics(method: &'static str, code: tonic::Code, duration_ms: f64) {
+    let code_label = code_name(code);
+    let lookup = || {
+        (
+            metrics::counter!(SERVER_REQUESTS_TOTAL, "method" => method, "code" => code_label),
+            metrics::histogram!(SERVER_DURATION_MS, "method" => method, "code" => code_label),
+        )
+    };
+    // Handles are kept only from the process's Prometheus recorder, which stays installed for
+    // good once set; before that, a handle could belong to no recorder.
+    if !crate::telemetry::metrics_installed() {
+        let (counter, histogram) = lookup();
+        counter.increment(1);
+        histogram.record(duration_ms);
+        return;
+    }
+    SERVER_METRICS.with(|handles| {
+        let mut handles = handles.borrow_mut();
+        let (counter, histogram) = handles.entry((method, code)).or_insert_with(lookup);
+        counter.increment(1);
+        histogram.record(duration_ms);
+    });
+}
+
 /// Records one finished server call: a log line with trace id, method, code and duration, and
 /// the two server metrics.
 pub fn record_server_call(
@@ -38,9 +76,7 @@ pub fn record_server_call(
 ) {
     let duration_ms = elapsed.as_secs_f64() * 1000.0;
     let code_label = code_name(code);
-    metrics::counter!(SERVER_REQUESTS_TOTAL, "method" => method, "code" => code_label).increment(1);
-    metrics::histogram!(SERVER_DURATION_MS, "method" => method, "code" => code_label)
-        .record(duration_ms);
+    record_server_metrics(method, code, duration_ms);
 
     let trace_id = ctx.trace_id.as_str();
     if duration_ms >= slow_call_threshold_ms() as f64 {

@@ -148,6 +148,13 @@ pub fn spans_exported() -> bool {
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Returns whether [`metrics_handle`] has installed the process's Prometheus recorder.
+pub fn metrics_installed() -> bool {
+    METRICS_INSTALLED.load(std::sync::atomic::Ordering::Acquire)
+}
+
+static METRICS_INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Installs the Prometheus recorder once per process and returns its handle.
 ///
 /// Later calls return the first handle. Fails when another `metrics` recorder is installed.
@@ -169,6 +176,7 @@ pub fn metrics_handle() -> Result<PrometheusHandle, TelemetryError> {
     }
     metrics::set_global_recorder(recorder)
         .map_err(|err| TelemetryError::Metrics(err.to_string()))?;
+    METRICS_INSTALLED.store(true, std::sync::atomic::Ordering::Release);
     spawn_upkeep(handle.clone());
     Ok(handle)
 }
