@@ -49,19 +49,19 @@ fn record_server_metrics(method: &'static str, code: tonic::Code, duration_ms: f
             metrics::histogram!(SERVER_DURATION_MS, "method" => method, "code" => code_label),
         )
     };
-    // Handles are kept only from the process's Prometheus recorder, which stays installed for
-    // good once set; before that, a handle could belong to no recorder.
-    if !crate::telemetry::metrics_installed() {
-        let (counter, histogram) = lookup();
+    let record = |(counter, histogram): &(Counter, Histogram)| {
         counter.increment(1);
         histogram.record(duration_ms);
+    };
+    // Handles are kept only from the process's Prometheus recorder, which stays installed for
+    // good once set. Before that, a handle could belong to no recorder.
+    if !crate::telemetry::metrics_installed() {
+        record(&lookup());
         return;
     }
     SERVER_METRICS.with(|handles| {
         let mut handles = handles.borrow_mut();
-        let (counter, histogram) = handles.entry((method, code)).or_insert_with(lookup);
-        counter.increment(1);
-        histogram.record(duration_ms);
+        record(handles.entry((method, code)).or_insert_with(lookup));
     });
 }
 

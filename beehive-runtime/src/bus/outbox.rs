@@ -5,13 +5,13 @@
 //! `id` bigint auto-increment primary key, `event_id` string(64) unique, `topic` string(64),
 //! `payload` text (JSON), `created_at` timestamp, `attempts` int (failed publish attempts).
 //!
-//! One row can carry one payload to several topics (a fan-out row): `topic` then lists them
-//! separated by single spaces, and the relay publishes one event per topic, each with an id
-//! derived from the row's `event_id` and the topic ([`fan_out_event_id`]). A message that
+//! One row can carry one payload to several topics (a fan-out row). Its `topic` column then
+//! lists them separated by single spaces. The relay publishes one event per topic, each with an
+//! id derived from the row's `event_id` and the topic ([`fan_out_event_id`]). A message that
 //! several consumers need thus costs one row to write and delete instead of one per topic.
 //!
 //! NOTE: a relay built before fan-out rows existed would publish such a row under the whole
-//! list as one topic, which nothing consumes; drain the outbox before rolling back past it.
+//! list as one topic, which nothing consumes. Drain the outbox before rolling back past it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -202,13 +202,8 @@ impl Outbox {
     where
         C: ConnectionTrait,
     {
-        if event.topic.is_empty()
-            || event.topic.len() > MAX_TOPIC_LEN
-            || event.topic.contains(TOPIC_SEPARATOR)
-        {
-            return Err(OutboxError::InvalidTopic(event.topic.clone()));
-        }
-        self.insert_row(conn, event.id, &event.topic, &event.payload)
+        let topic = topic_column(&[&event.topic])?;
+        self.insert_row(conn, event.id, &topic, &event.payload)
             .await
     }
 

@@ -276,24 +276,28 @@ async fn measure_echo(
     match place {
         BaselinePlace::InProcess => {
             let server = EchoServer::start().await?;
-            let channels =
-                connect_channels(&format!("http://{}", server.addr), connections).await?;
-            let result =
-                run_load(Scenario::Echo.as_str(), echo::check_call(channels), options).await;
+            let result = load_echo(server.addr, options, connections).await;
             server.stop().await;
-            Ok((result, rss::read(None)))
+            Ok((result?, rss::read(None)))
         }
         BaselinePlace::OwnProcess => {
             let server = EchoProcess::start().await?;
-            let channels =
-                connect_channels(&format!("http://{}", server.addr), connections).await?;
-            let result =
-                run_load(Scenario::Echo.as_str(), echo::check_call(channels), options).await;
+            let result = load_echo(server.addr, options, connections).await;
             let server_rss = server.pid().and_then(|pid| rss::read(Some(pid)));
             server.stop().await;
-            Ok((result, server_rss))
+            Ok((result?, server_rss))
         }
     }
+}
+
+/// Runs the echo load against the baseline server at `addr`.
+async fn load_echo(
+    addr: std::net::SocketAddr,
+    options: &LoadOptions,
+    connections: usize,
+) -> anyhow::Result<LoadResult> {
+    let channels = connect_channels(&format!("http://{addr}"), connections).await?;
+    Ok(run_load(Scenario::Echo.as_str(), echo::check_call(channels), options).await)
 }
 
 /// Builds the fixture, then measures `args.scenario` and reads the server's RSS.
