@@ -65,7 +65,7 @@ async fn insert_follows_transaction(db: &TestDb) {
 }
 
 /// A fan-out row is one row that the relay publishes once per topic, each event with an id
-/// derived from the row's; a bad topic list is refused and writes nothing.
+/// derived from the row's. A bad topic list is rejected and writes nothing.
 async fn fan_out_row_publishes_every_topic(db: &TestDb) {
     let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new(retry_policy()));
     let recorder = Recorder::new();
@@ -99,13 +99,13 @@ async fn fan_out_row_publishes_every_topic(db: &TestDb) {
         vec!["message push"],
         vec!["message.push", "x".repeat(60).leak()],
     ] {
-        let refused = db
+        let rejected = db
             .outbox
             .insert_fan_out(&db.db, uuid::Uuid::new_v4(), &bad, &payload)
             .await;
         assert!(
-            matches!(refused, Err(OutboxError::InvalidTopic(_))),
-            "{bad:?}: {refused:?}"
+            matches!(rejected, Err(OutboxError::InvalidTopic(_))),
+            "{bad:?}: {rejected:?}"
         );
     }
     let spaced = Event::new("message push", serde_json::Value::Null);

@@ -60,10 +60,10 @@ struct Decoded<M> {
 
 /// Reads and writes rows of `E` through the cache.
 ///
-/// The cache holds rows as JSON text, one format for moka and Redis. Each store also keeps the
-/// rows it decoded last, by key, with the text they came from: a hit whose text is the same
-/// reuses the decoded row. The cache stays the only source: a decoded row is returned only
-/// while the cache returns exactly its text.
+/// The cache stores rows as JSON text, one format for moka and Redis. Each store also keeps the
+/// rows it decoded last, by key, with the text they came from, and a hit with the same text
+/// reuses the decoded row. The cache stays the only source, because a decoded row is returned
+/// only while the cache returns exactly its text.
 pub struct ModelStore<E: EntityTrait> {
     db: DatabaseConnection,
     cache: CacheAside,
@@ -220,7 +220,7 @@ where
         self.invalidate_keys(E::cache_keys(&self.cache, row)).await;
     }
 
-    /// Removes `keys` from the cache and forgets their decoded rows.
+    /// Removes `keys` and their decoded rows from the cache.
     async fn invalidate_keys(&self, keys: Vec<String>) {
         for key in &keys {
             self.decoded.invalidate(key);

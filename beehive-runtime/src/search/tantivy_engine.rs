@@ -57,9 +57,9 @@ const FIELD_CREATED_AT: &str = "created_at";
 #[derive(Clone)]
 pub struct TantivyEngine {
     inner: Arc<Inner>,
-    /// One permit per core for queries. Each query runs on a blocking thread, and without the
-    /// limit 64 concurrent searches ran on 64 threads at once: on 2 cores that gave fewer
-    /// queries per second than 4 searches at a time, and a p99 of 77 ms.
+    /// Permits for queries, one per core. Each query runs on a blocking thread. Without the
+    /// limit, 64 concurrent searches ran on 64 threads at once, and on 2 cores that gave fewer
+    /// queries per second than 4 searches at a time, with a p99 of 77 ms.
     query_permits: Arc<tokio::sync::Semaphore>,
 }
 

@@ -244,15 +244,15 @@ pub struct BenchArgs {
     )]
     pub dataset: PathBuf,
 
-    /// Where the echo baseline server runs. `own-process` starts it as a child process, so
-    /// that it pays the same cross-process costs as a `--target` server; `in-process` runs it
+    /// Process of the echo baseline server. `own-process` starts it as a child process, so
+    /// that it pays the same cross-process costs as a `--target` server. `in-process` runs it
     /// beside the load generator, like the deployment started without `--target`. Defaults to
     /// `own-process` with `--target` and `in-process` without.
     #[arg(long, value_name = "WHERE")]
     pub baseline: Option<BaselinePlace>,
 }
 
-/// Where `beehive bench` runs its echo baseline server.
+/// Process in which `beehive bench` runs its echo baseline server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BaselinePlace {
     InProcess,
@@ -269,7 +269,7 @@ impl BaselinePlace {
 }
 
 impl BenchArgs {
-    /// The baseline's place: as given, else beside the scenario's server.
+    /// Returns the baseline's process: as given, else the same kind as the scenario's server.
     pub fn baseline_place(&self) -> BaselinePlace {
         self.baseline.unwrap_or(match self.target {
             Some(_) => BaselinePlace::OwnProcess,

@@ -169,17 +169,20 @@ fn bench_baseline_runs_in_its_own_process() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    // With `--json -` standard output carries the JSON alone and the table goes to stderr.
+
+    // With `--json -` standard output contains the JSON alone and the table goes to stderr.
     let stdout = String::from_utf8(output.stdout).unwrap();
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("ok calls"), "no table on stderr: {stderr}");
+
     assert_eq!(report["baseline"], "own-process");
     let rows = report["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["scenario"], "echo");
     assert_eq!(rows[0]["calls"], 300);
     assert_eq!(rows[0]["errors"], serde_json::json!({}));
+
     let rss = rows[0]["server_rss"]["current_bytes"].as_u64().unwrap();
     assert!(rss > 0, "no RSS read from the echo-server child");
 }
@@ -451,10 +454,12 @@ fn bench_interrupt_removes_temporary_folder() {
     let _ = wait_for_line(&lines, "measuring get-user");
     assert_eq!(std::fs::read_dir(temp.path()).unwrap().count(), 1);
     assert!(json.exists(), "--json file not created before the load");
+
     let (status, stderr) = signal_and_wait(&mut child, "-INT", &lines);
     assert!(!status.success());
     let last = stderr.last().map(String::as_str).unwrap_or_default();
     assert!(last.contains("interrupted by SIGINT"), "{stderr:?}");
+
     // The baseline had finished, so its row is shown; the scenario's is not.
     let partial = stderr
         .iter()
@@ -466,9 +471,11 @@ fn bench_interrupt_removes_temporary_folder() {
         .collect();
     assert_eq!(rows.len(), 1, "{stderr:?}");
     assert!(rows[0].starts_with("echo "), "{stderr:?}");
+
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
     assert_eq!(stdout, "");
+
     let left: Vec<_> = std::fs::read_dir(temp.path()).unwrap().collect();
     assert!(left.is_empty(), "left behind: {left:?}");
     assert!(!json.exists(), "the empty --json file was left behind");

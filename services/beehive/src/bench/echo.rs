@@ -73,8 +73,9 @@ impl Drop for EchoServer {
 /// Time a child baseline server has to print its address, and then to exit once asked.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The `beehive echo-server` subcommand: serves the baseline, prints its address on standard
-/// output, and stops when standard input closes (so it ends with the process that started it).
+/// Runs the `beehive echo-server` subcommand: serves the baseline, prints its address on
+/// standard output, and stops when standard input closes, so it ends with the process that
+/// started it.
 pub async fn serve_until_stdin_closes() -> anyhow::Result<()> {
     let server = EchoServer::start().await?;
     let mut stdout = tokio::io::stdout();
@@ -126,7 +127,7 @@ impl EchoProcess {
         Ok(Self { addr, child })
     }
 
-    /// The child's process id, for its RSS.
+    /// Returns the child's process id, for reading its RSS.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }

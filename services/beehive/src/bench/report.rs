@@ -63,7 +63,7 @@ pub struct BenchReport {
     pub concurrency: usize,
     pub connections: usize,
     pub target: String,
-    /// Where the echo baseline server ran: `in-process` or `own-process`.
+    /// Process of the echo baseline server: `in-process` or `own-process`.
     pub baseline: String,
     pub rows: Vec<ReportRow>,
     /// For `login`: what bcrypt alone allows on this machine, measured in the same run.
